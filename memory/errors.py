@@ -1,0 +1,54 @@
+"""Named exceptions raised by the public API.
+
+Every error a caller can provoke with bad input is one of these, so that
+``except MemoryStoreError`` catches all of them and nothing leaks as a
+traceback from deep inside a dependency.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MemoryStoreError",
+    "InvalidDocumentError",
+    "NotAStoreError",
+    "IncompatibleStoreError",
+    "UnknownDocumentError",
+    "ConfigError",
+    "ExtractionError",
+    "InvalidQueryError",
+]
+
+
+class MemoryStoreError(Exception):
+    """Base class of every error raised by :mod:`memory`."""
+
+
+class InvalidDocumentError(MemoryStoreError, ValueError):
+    """A document given to ``ingest`` is empty, not text, or malformed."""
+
+
+class NotAStoreError(MemoryStoreError):
+    """The path exists but does not hold a memory store."""
+
+
+class IncompatibleStoreError(MemoryStoreError):
+    """The store was written by an incompatible version or embedding model."""
+
+
+class UnknownDocumentError(MemoryStoreError, KeyError):
+    """No document with the given id is in the store."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "unknown document"
+
+
+class ConfigError(MemoryStoreError, ValueError):
+    """A configuration value is invalid."""
+
+
+class ExtractionError(MemoryStoreError):
+    """An extractor could not produce entities and facts for a passage."""
+
+
+class InvalidQueryError(MemoryStoreError, ValueError):
+    """A query is empty or not text, or a retrieval argument is out of range."""

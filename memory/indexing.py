@@ -1,0 +1,232 @@
+"""The write path: documents in, rows, vectors, synonymy edges and graph edges out.
+
+:class:`Indexer` runs inside one database transaction per batch; the caller
+commits and then persists the derived indexes. Removal of a document (used by
+replacement here and by ``forget``) decrements every support set it belonged
+to and deletes only what reaches zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from graphs.kg import Node
+from graphs.synonymy import entities_near, neighbour_lists
+
+from .config import GraphConfig
+from .db import Database
+from .derived import DerivedState
+from .documents import Document
+from .embed import Embedder
+from .extract import Extraction, Extractor, extract_with_cache
+
+__all__ = ["Indexer", "WriteReport", "utc_now"]
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with seconds."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class WriteReport:
+    """What a write changed; drives the graph refresh and the audit row."""
+
+    documents_added: int = 0
+    documents_replaced: int = 0
+    documents_unchanged: int = 0
+    documents_removed: int = 0
+    entities_added: int = 0
+    entities_removed: int = 0
+    facts_added: int = 0
+    facts_removed: int = 0
+    synonym_lists_recomputed: int = 0
+    touched_entities: set[int] = field(default_factory=set)
+    touched_documents: set[int] = field(default_factory=set)
+    removed_nodes: set[Node] = field(default_factory=set)
+    new_entities: set[int] = field(default_factory=set)
+    removed_entities: set[int] = field(default_factory=set)
+    stale_synonym_sources: set[int] = field(default_factory=set)
+
+    def counts(self) -> dict[str, int]:
+        """The numeric fields (for the audit log)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
+
+
+class Indexer:
+    """Applies document additions and removals to the database and derived indexes."""
+
+    def __init__(self, db: Database, derived: DerivedState, embedder: Embedder,
+                 extractor: Extractor, graph_config: GraphConfig) -> None:
+        self.db = db
+        self.derived = derived
+        self.embedder = embedder
+        self.extractor = extractor
+        self.graph_config = graph_config
+
+    # -- public steps (call inside a transaction) ----------------------------------------
+
+    def ingest(self, docs: Sequence[Document], report: WriteReport) -> None:
+        """Add, replace or skip each document."""
+        to_add: list[Document] = []
+        for doc in docs:
+            existing = self.db.document_row(doc.id or "")
+            if existing is not None and existing[5] == doc.fingerprint:
+                report.documents_unchanged += 1
+                continue
+            if existing is not None:
+                self.remove_document(existing[0], report)
+                report.documents_removed -= 1
+                report.documents_replaced += 1
+            to_add.append(doc)
+        if to_add:
+            extractions = extract_with_cache(self.db, self.extractor, to_add)
+            self._add_documents(to_add, extractions, report)
+            report.documents_added += len(to_add) - report.documents_replaced
+        self.update_synonymy(report)
+
+    def remove_document(self, key: int, report: WriteReport) -> None:
+        """Remove one document and whatever only it supported (no synonymy update yet)."""
+        db = self.db
+        entities = [r[0] for r in db.query("SELECT entity FROM mentions WHERE document = ?", (key,))]
+        facts = [r[0] for r in db.query("SELECT fact FROM fact_sources WHERE document = ?", (key,))]
+        db.conn.execute("DELETE FROM fact_sources WHERE document = ?", (key,))
+        db.conn.execute("DELETE FROM mentions WHERE document = ?", (key,))
+        orphan_facts = [f for f in facts if not db.query(
+            "SELECT 1 FROM fact_sources WHERE fact = ? LIMIT 1", (f,))]
+        db.conn.executemany("DELETE FROM facts WHERE key = ?", [(f,) for f in orphan_facts])
+        db.delete_vectors("fact", orphan_facts)
+        self.derived.vectors["fact"].remove(orphan_facts)
+        orphan_entities = [e for e in entities if not db.query(
+            "SELECT 1 FROM mentions WHERE entity = ? LIMIT 1", (e,))]
+        self._remove_entities(orphan_entities, report)
+        db.conn.execute("DELETE FROM documents WHERE key = ?", (key,))
+        db.delete_vectors("document", [key])
+        self.derived.vectors["document"].remove([key])
+        report.documents_removed += 1
+        report.facts_removed += len(orphan_facts)
+        report.touched_entities.update(entities)
+        report.removed_nodes.add(("passage", key))
+
+    def update_synonymy(self, report: WriteReport) -> None:
+        """Recompute the synonym lists a change can have altered, and only those."""
+        config = self.graph_config
+        entity_index = self.derived.vectors["entity"]
+        new = sorted(report.new_entities - report.removed_entities)
+        sources = set(new) | report.stale_synonym_sources
+        if new:
+            sources.update(entities_near(self.derived.vectors_of("entity", new), entity_index,
+                                         config.synonymy_threshold))
+        sources -= report.removed_entities
+        if not sources:
+            return
+        ordered = sorted(sources)
+        lists = neighbour_lists(
+            ordered, self.derived.vectors_of("entity", ordered), entity_index,
+            lambda keys: self.derived.vectors_of("entity", keys), self.db.entity_names,
+            config.synonymy_threshold, config.synonymy_top_k, config.synonymy_min_alnum,
+        )
+        for chunk_start in range(0, len(ordered), 500):
+            chunk = ordered[chunk_start : chunk_start + 500]
+            report.touched_entities.update(r[0] for r in self.db.query(
+                "SELECT target FROM synonyms WHERE source IN (%s)" % ",".join("?" * len(chunk)),
+                chunk))
+        self.db.conn.executemany("DELETE FROM synonyms WHERE source = ?", [(s,) for s in ordered])
+        self.db.conn.executemany(
+            "INSERT INTO synonyms(source, target, score) VALUES (?, ?, ?)",
+            [(s, t, score) for s, targets in lists.items() for t, score in targets])
+        # A changed list changes edges at both ends: old and new targets are touched too.
+        report.touched_entities.update(ordered)
+        report.touched_entities.update(t for targets in lists.values() for t, _ in targets)
+        report.synonym_lists_recomputed += len(ordered)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _remove_entities(self, keys: list[int], report: WriteReport) -> None:
+        if not keys:
+            return
+        marks = ",".join("?" * len(keys))
+        # Lists that held a removed entity must be recomputed; the targets of the
+        # removed entities' own lists lose an edge and need a graph refresh.
+        report.stale_synonym_sources.update(r[0] for r in self.db.query(
+            f"SELECT source FROM synonyms WHERE target IN ({marks})", keys))
+        report.touched_entities.update(r[0] for r in self.db.query(
+            f"SELECT target FROM synonyms WHERE source IN ({marks})", keys))
+        report.removed_entities.update(keys)
+        self.db.conn.execute(
+            f"DELETE FROM synonyms WHERE source IN ({marks}) OR target IN ({marks})", keys + keys)
+        self.db.conn.executemany("DELETE FROM entities WHERE key = ?", [(k,) for k in keys])
+        self.db.delete_vectors("entity", keys)
+        self.derived.vectors["entity"].remove(keys)
+        report.entities_removed += len(keys)
+        report.removed_nodes.update(("entity", k) for k in keys)
+
+    def _add_documents(self, docs: Sequence[Document], extractions: Sequence[Extraction],
+                       report: WriteReport) -> None:
+        db = self.db
+        now = utc_now()
+        doc_keys: list[int] = []
+        new_entities: dict[str, int] = {}
+        new_facts: dict[int, str] = {}
+        for doc, extraction in zip(docs, extractions):
+            cursor = db.conn.execute(
+                "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True),
+                 doc.fingerprint, doc.extraction_key, now))
+            doc_key = int(cursor.lastrowid)
+            doc_keys.append(doc_key)
+            entity_keys = self._entity_keys(extraction.entities, new_entities)
+            db.conn.executemany("INSERT OR IGNORE INTO mentions(entity, document) VALUES (?, ?)",
+                                [(k, doc_key) for k in entity_keys.values()])
+            report.touched_entities.update(entity_keys.values())
+            for subject, relation, obj in extraction.triples:
+                fact_key = self._fact_key(entity_keys[subject], relation, entity_keys[obj])
+                if fact_key is None:
+                    cursor = db.conn.execute(
+                        "INSERT INTO facts(subject, relation, object) VALUES (?, ?, ?)",
+                        (entity_keys[subject], relation, entity_keys[obj]))
+                    fact_key = int(cursor.lastrowid)
+                    new_facts[fact_key] = f"{subject} {relation} {obj}"
+                db.conn.execute("INSERT OR IGNORE INTO fact_sources(fact, document) VALUES (?, ?)",
+                                (fact_key, doc_key))
+        report.touched_documents.update(doc_keys)
+        report.new_entities.update(new_entities.values())
+        report.entities_added += len(new_entities)
+        report.facts_added += len(new_facts)
+        self._embed("document", doc_keys, [doc.passage for doc in docs], "passage")
+        entity_items = sorted(new_entities.items(), key=lambda item: item[1])
+        self._embed("entity", [k for _, k in entity_items], [n for n, _ in entity_items], "entity")
+        fact_items = sorted(new_facts.items())
+        self._embed("fact", [k for k, _ in fact_items], [t for _, t in fact_items], "fact")
+
+    def _entity_keys(self, names: Sequence[str], new_entities: dict[str, int]) -> dict[str, int]:
+        keys: dict[str, int] = {}
+        for name in names:
+            row = self.db.conn.execute("SELECT key FROM entities WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                cursor = self.db.conn.execute("INSERT INTO entities(name) VALUES (?)", (name,))
+                new_entities[name] = int(cursor.lastrowid)
+                keys[name] = new_entities[name]
+            else:
+                keys[name] = int(row[0])
+        return keys
+
+    def _fact_key(self, subject: int, relation: str, obj: int) -> int | None:
+        row = self.db.conn.execute(
+            "SELECT key FROM facts WHERE subject = ? AND relation = ? AND object = ? "
+            "AND valid_from IS NULL AND valid_to IS NULL", (subject, relation, obj)).fetchone()
+        return int(row[0]) if row else None
+
+    def _embed(self, kind: str, keys: list[int], texts: list[str], text_kind: str) -> None:
+        if not keys:
+            return
+        vectors = self.embedder.encode(texts, text_kind)  # type: ignore[arg-type]
+        self.db.put_vectors(kind, keys, vectors)
+        self.derived.vectors[kind].add(keys, vectors)

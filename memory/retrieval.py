@@ -1,0 +1,194 @@
+"""Query-time retrieval: dense, BM25, HippoRAG 2 (fact linking) and HippoRAG 1 (entity linking)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from graphs.kg import EDGE_KINDS, GraphMatrix, Node
+from graphs.retrieve import Seed, entity_seeds, fact_seeds, passage_seeds, rank_passages, strongest_paths
+
+from .config import RetrievalConfig
+from .db import Database
+from .derived import DerivedState
+from .embed import Embedder
+from .errors import InvalidQueryError
+from .explain import Explanation, Hit, PathInfo, SeedInfo
+
+__all__ = ["Retriever", "MODES", "QueryTimings"]
+
+logger = logging.getLogger(__name__)
+
+MODES = ("hipporag", "hipporag1", "dense", "bm25")
+_SEEDS_SHOWN = 8
+
+
+@dataclass
+class QueryTimings:
+    """Seconds spent per stage of the last query (for ``eval.perf``)."""
+
+    embedding: float = 0.0
+    linking: float = 0.0
+    ppr: float = 0.0
+    ranking: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Runs the retrieval modes over a store's database and derived state."""
+
+    def __init__(self, db: Database, derived: DerivedState, embedder: Callable[[], Embedder],
+                 query_phrases: Callable[[str], list[str]]) -> None:
+        self.db = db
+        self.derived = derived
+        self._embedder = embedder
+        self._query_phrases = query_phrases
+        self.timings = QueryTimings()
+
+    def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
+        """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidQueryError("query must be a non-empty string")
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise InvalidQueryError("top_k must be a positive integer")
+        self.timings = QueryTimings()
+        if len(self.derived.vectors["document"]) == 0:
+            return []
+        if mode == "bm25":
+            return self._bm25(query, top_k)
+        started = time.perf_counter()
+        query_vector = self._embedder().encode([query], "query")
+        self.timings.embedding = time.perf_counter() - started
+        if mode == "dense":
+            return self._dense(query_vector, top_k)
+        return self._graph(query, query_vector, top_k, mode, config)
+
+    # -- lexical and dense ---------------------------------------------------------------
+
+    def _bm25(self, query: str, top_k: int) -> list[Hit]:
+        import bm25s
+
+        retriever, keys = self.derived.bm25()
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.vocab:
+            return []
+        k = min(top_k, len(keys))
+        results, scores = retriever.retrieve(tokens, k=k, show_progress=False)
+        ranked = [(keys[int(i)], float(s)) for i, s in zip(results[0], scores[0]) if s > 0]
+        return self._hits(ranked, "bm25", lambda key, score: Explanation(
+            "bm25", f"BM25 score {score:.3f} over title and text"))
+
+    def _dense_scores(self, query_vector: np.ndarray, k: int | None = None) -> dict[int, float]:
+        index = self.derived.vectors["document"]
+        scores, ids = index.search(query_vector, k or len(index))
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+
+    def _dense(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
+        started = time.perf_counter()
+        ranked = sorted(self._dense_scores(query_vector, top_k).items(), key=lambda kv: -kv[1])
+        self.timings.ranking = time.perf_counter() - started
+        return self._hits(ranked, "dense", lambda key, score: Explanation(
+            "dense", f"cosine similarity {score:.3f} between query and passage embeddings"))
+
+    # -- graph modes -----------------------------------------------------------------------
+
+    def _link(self, query: str, query_vector: np.ndarray, mode: str,
+              config: RetrievalConfig) -> list[Seed]:
+        graph = self.derived.graph
+        if mode == "hipporag":
+            scores, ids = self.derived.vectors["fact"].search(query_vector, config.fact_top_k)
+            linked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+            facts = self.db.facts_by_key(k for k, _ in linked)
+            names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
+            return fact_seeds(
+                [(facts[k][0], facts[k][2], score,
+                  f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
+                 for k, score in linked if k in facts],
+                graph, config.node_specificity)
+        phrases = self._query_phrases(query) or [query]
+        phrase_vectors = self._embedder().encode(phrases, "entity")
+        scores, ids = self.derived.vectors["entity"].search(phrase_vectors, 1)
+        links = [(int(ids[i][0]), float(scores[i][0]), phrase)
+                 for i, phrase in enumerate(phrases) if ids.shape[1] and ids[i][0] >= 0]
+        return entity_seeds(links, graph, config.node_specificity)
+
+    def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
+               config: RetrievalConfig) -> list[Hit]:
+        started = time.perf_counter()
+        seeds = self._link(query, query_vector, mode, config)
+        dense = self._dense_scores(query_vector)
+        if mode == "hipporag":
+            seeds = seeds + passage_seeds(dense, config.passage_node_weight)
+        self.timings.linking = time.perf_counter() - started
+        if not any(seed.node[0] == "entity" for seed in seeds):
+            logger.info("no entity linked to the query; falling back to dense retrieval")
+            return self._dense(query_vector, top_k)
+        started = time.perf_counter()
+        kinds = EDGE_KINDS if config.synonymy else tuple(k for k in EDGE_KINDS if k != "synonym")
+        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, kinds,
+                                       tol=config.ppr_tol, max_iter=config.ppr_max_iter)
+        self.timings.ppr = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = matrix.rows_of_kind("passage")
+        order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
+        ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
+        self.timings.ranking = time.perf_counter() - started
+        return self._hits(ranked, mode, lambda key, score: self._explain_graph(
+            mode, key, score, seeds, matrix))
+
+    def _explain_graph(self, mode: str, key: int, score: float, seeds: list[Seed],
+                       matrix: GraphMatrix) -> Explanation:
+        ordered = sorted(seeds, key=lambda s: (s.node[0] != "entity", -s.weight))
+        entity_keys = {s.node[1] for s in seeds if s.node[0] == "entity"}
+        paths = strongest_paths(matrix, seeds, ("passage", key))
+        for nodes, _ in paths:
+            entity_keys.update(n[1] for n in nodes if n[0] == "entity")
+        names = self.db.entity_names(entity_keys)
+        docs = self.db.documents_by_key({n[1] for nodes, _ in paths for n in nodes
+                                         if n[0] == "passage"} | {s.node[1] for s in ordered[:_SEEDS_SHOWN]
+                                                                  if s.node[0] == "passage"})
+
+        def label(node: Node) -> str:
+            if node[0] == "entity":
+                return names.get(node[1], f"entity {node[1]}")
+            doc = docs.get(node[1])
+            return f"passage {doc[1] or doc[0]!r}" if doc else f"passage {node[1]}"
+
+        seed_infos = [SeedInfo(s.node[0], label(s.node), s.weight, s.reason)
+                      for s in ordered[:_SEEDS_SHOWN]]
+        path_infos = [PathInfo([label(n) for n in nodes],
+                               [self._edge_label(a, b, names) for a, b in zip(nodes, nodes[1:])],
+                               strength) for nodes, strength in paths]
+        return Explanation(mode, f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes",
+                           seed_infos, path_infos)
+
+    def _edge_label(self, a: Node, b: Node, names: dict[int, str]) -> str:
+        kinds = self.derived.graph.edge_kinds(a, b)
+        if "fact" in kinds and a[0] == b[0] == "entity":
+            facts = self.db.facts_between(a[1], b[1])
+            if facts:
+                subject, relation, obj, support = facts[0]
+                arrow = relation if subject == a[1] else f"{relation} (reversed)"
+                more = f" +{len(facts) - 1} more" if len(facts) > 1 else ""
+                return f"{arrow}; support {support}{more}"
+        if "synonym" in kinds:
+            return f"synonym {kinds['synonym']:.3f}"
+        if "mention" in kinds:
+            return "mentioned in" if b[0] == "passage" else "mentions"
+        return "/".join(sorted(kinds))
+
+    def _hits(self, ranked: list[tuple[int, float]], mode: str,
+              explain: Callable[[int, float], Explanation]) -> list[Hit]:
+        docs = self.db.documents_by_key(k for k, _ in ranked)
+        hits = []
+        for rank, (key, score) in enumerate(ranked, start=1):
+            doc_id, title, text, _ = docs[key]
+            hits.append(Hit(doc_id=doc_id, score=score, title=title, text=text, rank=rank, mode=mode,
+                            _explain=lambda key=key, score=score: explain(key, score)))
+        return hits

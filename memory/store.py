@@ -1,0 +1,286 @@
+"""The :class:`MemoryStore` facade: ingest, retrieve, get, stats."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from .config import RetrievalConfig, StoreConfig
+from .db import DB_FILENAME, Database
+from .derived import DerivedState
+from .documents import coerce_documents, content_hash
+from .embed import Embedder, load_embedder
+from .errors import IncompatibleStoreError, NotAStoreError, UnknownDocumentError
+from .explain import Hit
+from .extract import Extractor, SpacyExtractor
+from .indexing import Indexer, WriteReport, utc_now
+from .retrieval import Retriever
+
+__all__ = ["MemoryStore", "StoredDocument"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as stored: id, title, text, metadata, when it was recorded."""
+
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    recorded_at: str = ""
+
+
+class MemoryStore:
+    """An embeddable HippoRAG-style knowledge store kept in one directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory holding the SQLite file and derived indexes. Created if it does
+        not exist (or is empty); reopening it gives back the same store.
+    config : StoreConfig, optional
+        Configuration for a new store. For an existing store it defaults to the
+        stored one; a config whose embedding, extraction or graph part differs
+        from the stored one raises :class:`~memory.errors.IncompatibleStoreError`.
+    extractor : Extractor, optional
+        Replaces the configured extractor for this session's ingests (e.g. a
+        :class:`~memory.extract.OpenIEExtractor` over LLM triples).
+    embedder : Embedder, optional
+        A ready encoder; its ``name`` must match the store's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with MemoryStore(tempfile.mkdtemp()) as store:  # doctest: +SKIP
+    ...     store.ingest([{"id": "p1", "text": "Marie Curie was born in Warsaw."}])
+    ...     [hit.doc_id for hit in store.retrieve("Where was Curie born?")]
+    ['p1']
+    """
+
+    def __init__(self, path: str | Path, config: StoreConfig | None = None, *,
+                 extractor: Extractor | None = None, embedder: Embedder | None = None) -> None:
+        self.path = Path(path)
+        db_path = self.path / DB_FILENAME
+        if self.path.exists() and not self.path.is_dir():
+            raise NotAStoreError(f"{self.path} is a file, not a store directory")
+        creating = not db_path.exists()
+        if creating and self.path.exists() and any(self.path.iterdir()):
+            raise NotAStoreError(f"{self.path} is a non-empty directory without {DB_FILENAME}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = Database(db_path, create=creating)
+        try:
+            self.config = self._settle_config(config, creating)
+        except Exception:
+            self.db.close()
+            raise
+        self._embedder = embedder
+        self._extractor = extractor
+        self._spacy: SpacyExtractor | None = extractor if isinstance(extractor, SpacyExtractor) else None
+        self._derived: DerivedState | None = None
+        self._closed = False
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _settle_config(self, config: StoreConfig | None, creating: bool) -> StoreConfig:
+        if creating:
+            config = config or StoreConfig()
+            with self.db.transaction():
+                self.db.set_meta("config", json.dumps(config.stored_part(), sort_keys=True))
+            return config
+        stored = json.loads(self.db.get_meta("config") or "{}")
+        if config is None:
+            return StoreConfig.from_dict(stored)
+        if config.stored_part() != stored:
+            diffs = [name for name in stored if stored[name] != config.stored_part().get(name)]
+            raise IncompatibleStoreError(
+                f"{self.path} was built with a different {'/'.join(diffs)} configuration "
+                f"({json.dumps({d: stored[d] for d in diffs})}); open it without a config "
+                "or build a new store")
+        return config
+
+    @property
+    def embedder(self) -> Embedder:
+        """The encoder (loaded on first use)."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.config.embedding)
+        stored = self.db.get_meta("embedder")
+        if stored is not None and stored != self._embedder.name:
+            raise IncompatibleStoreError(
+                f"store vectors come from {stored!r}, not {self._embedder.name!r}")
+        return self._embedder
+
+    @property
+    def extractor(self) -> Extractor:
+        """The extractor used by :meth:`ingest` (loaded on first use)."""
+        if self._extractor is None:
+            self._extractor = self._spacy_pipeline()
+        return self._extractor
+
+    def _spacy_pipeline(self) -> SpacyExtractor:
+        if self._spacy is None:
+            self._spacy = SpacyExtractor(self.config.extraction.spacy_model)
+        return self._spacy
+
+    @property
+    def derived(self) -> DerivedState:
+        """faiss indexes and the graph (loaded, or rebuilt if stale, on first use)."""
+        self._check_open()
+        if self._derived is None:
+            self._derived = DerivedState(self.db, self.path, self.embedder.dim)
+        return self._derived
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NotAStoreError(f"store {self.path} is closed")
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def ingest(self, docs: Any) -> list[str]:
+        """Add passages; the whole batch is one transaction.
+
+        Parameters
+        ----------
+        docs : dict, dataclass, str or list of those
+            Each with ``text`` and optional ``id``, ``title``, ``metadata``.
+            An id already stored with the same content is a no-op; with new
+            content, the old passage and what only it supported are replaced.
+
+        Returns
+        -------
+        list of str
+            The ids, in input order (duplicates within the batch collapsed).
+
+        Raises
+        ------
+        InvalidDocumentError
+            On empty or non-text input; nothing is written.
+        """
+        self._check_open()
+        documents = coerce_documents(docs)
+        derived = self.derived
+        indexer = Indexer(self.db, derived, self.embedder, self.extractor, self.config.graph)
+        report = WriteReport()
+        try:
+            with self.db.transaction():
+                if self.db.get_meta("embedder") is None:
+                    self.db.set_meta("embedder", self.embedder.name)
+                indexer.ingest(documents, report)
+                if report.documents_added or report.documents_replaced:
+                    self.db.bump_generation()
+                    self.db.audit(utc_now(), "ingest",
+                                  content_hash(*sorted(d.id or "" for d in documents)), report.counts())
+        except BaseException:
+            # The database rolled back; in-memory indexes may hold part of the batch.
+            derived.load()
+            raise
+        if report.documents_added or report.documents_replaced:
+            derived.save()
+            derived.refresh_graph(report.touched_entities - report.removed_entities,
+                                  report.touched_documents, report.removed_nodes)
+        logger.info("ingest: %s", report.counts())
+        return [d.id or "" for d in documents]
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def retrieve(self, query: str, top_k: int = 5, mode: str = "hipporag",
+                 config: RetrievalConfig | None = None) -> list[Hit]:
+        """Rank passages for a query.
+
+        Parameters
+        ----------
+        query : str
+            The question.
+        top_k : int
+            Number of hits.
+        mode : {"hipporag", "hipporag1", "dense", "bm25"}
+            ``hipporag``: HippoRAG 2 (query-to-fact linking, passage-node
+            weights, PPR); ``hipporag1``: query NER linked to entities, PPR;
+            ``dense``: embedding similarity; ``bm25``: lexical.
+        config : RetrievalConfig, optional
+            Overrides the store's retrieval configuration for this query.
+
+        Returns
+        -------
+        list of Hit
+            Best first; ``hit.explain()`` tells why.
+        """
+        self._check_open()
+        return self._retriever().retrieve(query, top_k, mode, config or self.config.retrieval)
+
+    def _retriever(self) -> Retriever:
+        return Retriever(self.db, self.derived, lambda: self.embedder,
+                         lambda text: self._spacy_pipeline().query_phrases(text))
+
+    def get(self, doc_id: str) -> StoredDocument:
+        """The stored document with this id.
+
+        Raises
+        ------
+        UnknownDocumentError
+            If no such document exists.
+        """
+        self._check_open()
+        row = self.db.query(
+            "SELECT id, title, text, metadata, recorded_at FROM documents WHERE id = ?", (doc_id,))
+        if not row:
+            raise UnknownDocumentError(f"no document with id {doc_id!r} in {self.path}")
+        doc_id, title, text, metadata, recorded_at = row[0]
+        return StoredDocument(doc_id, title, text, json.loads(metadata), recorded_at)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return bool(self.db.query("SELECT 1 FROM documents WHERE id = ?", (str(doc_id),)))
+
+    def __len__(self) -> int:
+        return self.db.count("documents")
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of documents, entities, facts, edges by kind, and bytes on disk."""
+        self._check_open()
+        graph_edges = self.derived.graph.edge_counts()
+        return {
+            "path": str(self.path),
+            "documents": self.db.count("documents"),
+            "entities": self.db.count("entities"),
+            "facts": self.db.count("facts"),
+            "edges": {
+                "fact": graph_edges["fact"],
+                "mention": graph_edges["mention"],
+                "synonym": graph_edges["synonym"],
+            },
+            "fact_sources": self.db.count("fact_sources"),
+            "synonym_lists": self.db.count("synonyms"),
+            "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
+            "generation": self.db.generation,
+            "embedder": self.db.get_meta("embedder") or self.config.embedding.model,
+        }
+
+    def to_networkx(self) -> nx.Graph:
+        """The knowledge graph as networkx, nodes labelled with entity names / document ids."""
+        graph = self.derived.graph
+        labels = {("entity", k): n for k, n in self.db.query("SELECT key, name FROM entities")}
+        labels.update({("passage", k): i for k, i in self.db.query("SELECT key, id FROM documents")})
+        return graph.to_networkx(labels)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store (idempotent)."""
+        if not self._closed:
+            self.db.close()
+            self._closed = True
+
+    def __enter__(self) -> "MemoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({str(self.path)!r})"
