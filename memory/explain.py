@@ -27,6 +27,8 @@ class PathInfo:
     strength: float
 
     def __str__(self) -> str:
+        if len(self.nodes) == 1:
+            return f"{self.nodes[0]} (seeded directly)   (strength {self.strength:.2e})"
         parts = [self.nodes[0]]
         for edge, node in zip(self.edges, self.nodes[1:]):
             parts.append(f" --[{edge}]--> {node}")

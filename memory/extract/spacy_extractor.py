@@ -25,7 +25,7 @@ __all__ = ["SpacyExtractor"]
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 _SKIP_LABELS = {"CARDINAL", "ORDINAL"}
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 _OBJECT_DEPS = {"dobj", "attr", "oprd", "dative", "obj"}
@@ -113,6 +113,8 @@ class _PhraseMap:
             if ent.label_ in _SKIP_LABELS:
                 continue
             tokens = _after_last_break(list(ent))
+            while tokens and tokens[0].dep_ == "det":  # "the Brisk River" -> "Brisk River"
+                tokens = tokens[1:]
             if not tokens or len(tokens) > _MAX_PHRASE_TOKENS:
                 continue
             text = spacy_doc[tokens[0].i : tokens[-1].i + 1].text

@@ -1,0 +1,213 @@
+"""Indexing and query performance: ``python -m eval.perf``.
+
+Measures, on one corpus (default: the 1,890-passage MuSiQue sample in
+``../shared/data/musique``, else the bundled ``data/musique_sample``):
+
+1. Indexing throughput (passages/s) with the offline extractor and encoder,
+   ingesting the corpus in ``--batches`` equal batches into a fresh store, and
+   the cost of the last batch relative to the first (incremental indexing).
+2. Query latency p50/p95, split into embedding / linking / PPR / ranking, and
+   the PPR time compared with python-igraph's PRPACK on the same graph and reset
+   vector in the same run (plus the largest score difference between the two).
+3. Recall@2/@5 of each retrieval mode on the questions, as a quality check.
+
+Writes JSON (``--json``) and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory import EmbeddingConfig, MemoryStore, StoreConfig
+from memory.embed import load_embedder
+from memory.extract import SpacyExtractor
+from graphs.retrieve import rank_passages
+
+from .datasets import bundled_sample_dir, load_musique, shared_data_dir
+from .metrics import percentile, recall_at_k
+
+logger = logging.getLogger("eval.perf")
+
+
+def _default_paths() -> tuple[Path, Path]:
+    shared = shared_data_dir() / "musique"
+    if (shared / "musique_train_corpus.json").exists():
+        return shared / "musique_train_corpus.json", shared / "musique_train_100.json"
+    sample = bundled_sample_dir()
+    return sample / "corpus.json", sample / "questions.json"
+
+
+def measure_indexing(store: MemoryStore, corpus: list[dict], batches: int) -> dict[str, Any]:
+    """Ingest the corpus in equal batches; time each one."""
+    size = -(-len(corpus) // batches)
+    seconds = []
+    for number, start in enumerate(range(0, len(corpus), size), start=1):
+        began = time.perf_counter()
+        store.ingest(corpus[start : start + size])
+        seconds.append(time.perf_counter() - began)
+        logger.info("batch %d/%d: %d passages in %.1fs", number, batches,
+                    len(corpus[start:start + size]), seconds[-1])
+    per_passage = [s / len(corpus[i * size:(i + 1) * size]) for i, s in enumerate(seconds)]
+    return {
+        "passages": len(corpus),
+        "batches": len(seconds),
+        "batch_seconds": [round(s, 3) for s in seconds],
+        "total_seconds": round(sum(seconds), 2),
+        "passages_per_second": round(len(corpus) / sum(seconds), 2),
+        "last_over_first": round(per_passage[-1] / per_passage[0], 3),
+    }
+
+
+def _igraph_prpack(store: MemoryStore) -> tuple[Any, float]:
+    import igraph
+
+    matrix = store.derived.graph.matrix().matrix.tocoo()
+    upper = matrix.row < matrix.col
+    began = time.perf_counter()
+    graph = igraph.Graph(n=matrix.shape[0], edges=list(zip(matrix.row[upper].tolist(),
+                                                           matrix.col[upper].tolist())))
+    graph.es["weight"] = matrix.data[upper].tolist()
+    return graph, time.perf_counter() - began
+
+
+def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> dict[str, Any]:
+    """Latency per stage for hipporag, PRPACK comparison, and recall per mode."""
+    graph, igraph_build = _igraph_prpack(store)
+    config = store.config.retrieval
+    stages: dict[str, list[float]] = {k: [] for k in ("embedding", "linking", "ppr", "ranking", "total")}
+    prpack, differences = [], []
+    recall: dict[str, dict[str, list[float]]] = {m: {"2": [], "5": []} for m in modes}
+    for item in questions:
+        for mode in modes:
+            began = time.perf_counter()
+            hits = store.retrieve(item.question, top_k=5, mode=mode)
+            total = time.perf_counter() - began
+            ids = [h.doc_id for h in hits]
+            for k in ("2", "5"):
+                recall[mode][k].append(recall_at_k(ids, item.gold_ids, int(k)))
+            if mode != "hipporag":
+                continue
+            timings = store.last_query_timings
+            for stage in ("embedding", "linking", "ppr", "ranking"):
+                stages[stage].append(getattr(timings, stage))
+            stages["total"].append(total)
+            # Same seeds, same graph: PRPACK in igraph vs our power iteration.
+            retriever_seeds = _seeds_for(store, item.question)
+            matrix, ours = rank_passages(store.derived.graph, retriever_seeds, config.damping,
+                                         tol=config.ppr_tol, max_iter=config.ppr_max_iter)
+            reset = np.zeros(len(matrix.nodes))
+            for seed in retriever_seeds:
+                reset[matrix.index[seed.node]] += seed.weight
+            began = time.perf_counter()
+            reference = graph.personalized_pagerank(damping=config.damping, reset=reset.tolist(),
+                                                    weights="weight", implementation="prpack")
+            prpack.append(time.perf_counter() - began)
+            differences.append(float(np.abs(np.asarray(reference) - ours).max()))
+    latency = {stage: {"p50_ms": round(percentile(v, 50) * 1e3, 2),
+                       "p95_ms": round(percentile(v, 95) * 1e3, 2)} for stage, v in stages.items()}
+    latency["igraph_prpack"] = {"p50_ms": round(percentile(prpack, 50) * 1e3, 2),
+                                "p95_ms": round(percentile(prpack, 95) * 1e3, 2)}
+    return {
+        "queries": len(questions),
+        "latency": latency,
+        "ppr_over_prpack_p50": round(percentile(stages["ppr"], 50) / percentile(prpack, 50), 3),
+        "igraph_graph_build_seconds": round(igraph_build, 3),
+        "max_abs_difference_vs_prpack": max(differences) if differences else None,
+        "recall": {m: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for m, r in recall.items()},
+        "graph_nodes": int(store.derived.graph.matrix().matrix.shape[0]),
+        "graph_edges": int(store.derived.graph.matrix().matrix.nnz // 2),
+    }
+
+
+def _seeds_for(store: MemoryStore, question: str) -> list:
+    from memory.retrieval import Retriever
+
+    retriever = Retriever(store.db, store.derived, lambda: store.embedder, lambda t: [])
+    vector = store.embedder.encode([question], "query")
+    seeds = retriever._link(question, vector, "hipporag", store.config.retrieval)
+    dense = retriever._dense_scores(vector)
+    from graphs.retrieve import passage_seeds
+
+    return seeds + passage_seeds(dense, store.config.retrieval.passage_node_weight)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A markdown summary of a result."""
+    idx, q = result["indexing"], result["queries"]
+    lines = [
+        f"## eval.perf: {result['corpus']} ({idx['passages']} passages, embedder {result['embedder']})",
+        "",
+        "| indexing | value |", "|---|---|",
+        f"| throughput | {idx['passages_per_second']} passages/s ({idx['total_seconds']} s) |",
+        f"| batches | {idx['batches']}: {idx['batch_seconds']} s |",
+        f"| last batch / first batch (per passage) | {idx['last_over_first']} |",
+        "", "| query stage | p50 ms | p95 ms |", "|---|---|---|",
+    ]
+    lines += [f"| {stage} | {v['p50_ms']} | {v['p95_ms']} |" for stage, v in q["latency"].items()]
+    lines += ["", f"PPR / igraph PRPACK (p50): {q['ppr_over_prpack_p50']}x; "
+              f"max |difference| {q['max_abs_difference_vs_prpack']:.2e}; "
+              f"graph {q['graph_nodes']} nodes, {q['graph_edges']} edges", "",
+              "| mode | Recall@2 | Recall@5 |", "|---|---|---|"]
+    lines += [f"| {m} | {r['2']} | {r['5']} |" for m, r in q["recall"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (see the module docstring)."""
+    corpus_default, questions_default = _default_paths()
+    parser = argparse.ArgumentParser(prog="python -m eval.perf", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=corpus_default,
+                        help=f"HippoRAG-format corpus JSON (default {corpus_default})")
+    parser.add_argument("--questions", type=Path, default=questions_default,
+                        help="questions with supporting paragraphs (HippoRAG format)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N passages")
+    parser.add_argument("--batches", type=int, default=10, help="ingest in this many batches")
+    parser.add_argument("--max-questions", type=int, default=100, help="questions to time")
+    parser.add_argument("--embedder", default="all-MiniLM-L6-v2",
+                        help="all-MiniLM-L6-v2 (default) or bge-small-en-v1.5")
+    parser.add_argument("--modes", default="hipporag,hipporag1,dense,bm25",
+                        help="comma-separated retrieval modes to score")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="build the store here and keep it (default: temporary)")
+    parser.add_argument("--json", type=Path, default=None, help="write the result here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    dataset = load_musique(args.corpus, args.questions)
+    corpus = dataset.corpus[: args.limit] if args.limit else dataset.corpus
+    kept = {d["id"] for d in corpus}
+    questions = [q for q in dataset.questions if q.gold_ids <= kept][: args.max_questions]
+    workdir = Path(tempfile.mkdtemp(prefix="eval-perf-")) if args.store is None else args.store
+    config = StoreConfig(embedding=EmbeddingConfig(model=args.embedder))
+    # Load models before timing: the measurement is indexing, not start-up.
+    embedder = load_embedder(config.embedding)
+    extractor = SpacyExtractor(config.extraction.spacy_model)
+    try:
+        with MemoryStore(workdir, config, embedder=embedder, extractor=extractor) as store:
+            indexing = measure_indexing(store, corpus, args.batches)
+            queries = measure_queries(store, questions, args.modes.split(","))
+    finally:
+        if args.store is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result = {"corpus": str(args.corpus), "embedder": embedder.name, "indexing": indexing,
+              "queries": queries, "machine": {"python": platform.python_version(),
+                                              "cpus": __import__("os").cpu_count()}}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

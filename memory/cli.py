@@ -1,0 +1,170 @@
+"""Command-line interface over :class:`memory.MemoryStore` (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from .demo import run_demo
+from .documents import coerce_documents
+from .errors import InvalidDocumentError, MemoryStoreError
+from .extract import OpenIEExtractor
+from .retrieval import MODES
+from .store import MemoryStore
+
+__all__ = ["main", "build_parser", "read_documents"]
+
+
+def read_documents(path: Path) -> list[dict[str, Any]]:
+    """Read documents from a JSON list or a JSONL file (one JSON object per line).
+
+    Raises
+    ------
+    InvalidDocumentError
+        When the file cannot be read or parsed.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidDocumentError(f"cannot read {path}: {exc.strerror}") from None
+    stripped = raw.lstrip()
+    try:
+        if stripped.startswith("["):
+            docs = json.loads(raw)
+        else:
+            docs = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise InvalidDocumentError(f"{path}: not JSON or JSONL ({exc})") from None
+    if not isinstance(docs, list):
+        raise InvalidDocumentError(f"{path}: expected a JSON list of documents")
+    return docs
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    docs = coerce_documents(read_documents(args.file))  # validate everything before writing
+    extractor = OpenIEExtractor(args.openie) if args.openie else None
+    size = args.batch_size or len(docs)
+    with MemoryStore(args.store, extractor=extractor) as store:
+        with tqdm(total=len(docs), unit="doc", desc="ingest", disable=args.quiet) as bar:
+            for start in range(0, len(docs), size):
+                store.ingest(docs[start : start + size])
+                bar.update(len(docs[start : start + size]))
+        stats = store.stats()
+    print(f"{len(docs)} documents ingested into {args.store}: {stats['documents']} documents, "
+          f"{stats['entities']} entities, {stats['facts']} facts")
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    with MemoryStore(args.store) as store:
+        hits = store.retrieve(args.text, top_k=args.top_k, mode=args.mode)
+        if args.json:
+            print(json.dumps([hit.to_dict(explain=args.explain) for hit in hits], indent=2,
+                             ensure_ascii=False))
+            return 0
+        if not hits:
+            print("no hits")
+        for hit in hits:
+            title = f" [{hit.title}]" if hit.title else ""
+            print(f"{hit.rank}. {hit.doc_id}{title}  score={hit.score:.4g}")
+            print(f"   {hit.text[:300]}{'...' if len(hit.text) > 300 else ''}")
+            if args.explain:
+                print("   " + str(hit.explain()).replace("\n", "\n   "))
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    with MemoryStore(args.store) as store:
+        stats = store.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        for key, value in stats.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            print(f"{key:>16}: {value}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.store is None:
+        with tempfile.TemporaryDirectory(prefix="memory-demo-") as tmp:
+            return run_demo(Path(tmp) / "store", questions=args.questions, top_k=args.top_k)
+    return run_demo(args.store, questions=args.questions, top_k=args.top_k)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m memory``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m memory",
+        description="An embeddable HippoRAG-style knowledge store: ingest passages into a "
+                    "knowledge graph and retrieve them with Personalized PageRank.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = sub.add_parser(
+        "ingest", help="add documents from a JSON or JSONL file",
+        description="Add documents to a store (created if missing). Each document is an object "
+                    "with 'text' and optional 'id', 'title', 'metadata'; other fields are kept "
+                    "as metadata. Re-ingesting an id with the same content changes nothing.")
+    ingest.add_argument("--store", required=True, type=Path, help="store directory")
+    ingest.add_argument("file", type=Path, help="JSON list or JSONL file of documents")
+    ingest.add_argument("--openie", type=Path, metavar="JSON",
+                        help="take entities and triples from a HippoRAG OpenIE results file "
+                             "instead of the offline spaCy extractor")
+    ingest.add_argument("--batch-size", type=int, default=100, metavar="N",
+                        help="documents per transaction (default 100; 0 = all in one)")
+    ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    query = sub.add_parser("query", help="retrieve passages for a question",
+                           description="Rank the store's passages for a question.")
+    query.add_argument("--store", required=True, type=Path, help="store directory")
+    query.add_argument("text", help="the question")
+    query.add_argument("--top-k", type=int, default=5, metavar="N", help="number of hits (default 5)")
+    query.add_argument("--mode", choices=MODES, default="hipporag",
+                       help="hipporag (fact linking + PPR, default), hipporag1 (entity linking + "
+                            "PPR), dense (embeddings), bm25 (lexical)")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    query.add_argument("--explain", action="store_true",
+                       help="show the seed nodes and graph paths behind each hit")
+    query.set_defaults(func=_cmd_query)
+
+    stats = sub.add_parser("stats", help="counts and size of a store",
+                           description="Documents, entities, facts, edges by kind, bytes on disk.")
+    stats.add_argument("--store", required=True, type=Path, help="store directory")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=_cmd_stats)
+
+    demo = sub.add_parser(
+        "demo", help="build a store from the bundled MuSiQue sample and answer questions",
+        description="Index the bundled MuSiQue sample (data/musique_sample) with the offline "
+                    "extractor and encoder, then answer multi-hop questions with hipporag and "
+                    "dense retrieval side by side, showing why each hit was found.")
+    demo.add_argument("--store", type=Path, default=None,
+                      help="keep the demo store here (default: a temporary directory)")
+    demo.add_argument("--questions", type=int, default=3, metavar="N",
+                      help="questions to answer (default 3)")
+    demo.add_argument("--top-k", type=int, default=5, metavar="N", help="hits per question")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 on a usage or store error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except MemoryStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
