@@ -112,6 +112,8 @@ class Database:
         if not create and not self.path.exists():
             raise NotAStoreError(f"{self.path} does not exist")
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        if not create:
+            self._check_is_store()  # before any pragma writes to a file that may not be ours
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA secure_delete = ON")
         self.conn.execute("PRAGMA journal_mode = DELETE")
@@ -124,8 +126,6 @@ class Database:
                 self.conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
                 self.set_meta("generation", "0")
-        else:
-            self._check_is_store()
 
     # -- connection and transactions -------------------------------------------------
 
@@ -139,7 +139,10 @@ class Database:
         if app_id != _APPLICATION_ID or "meta" not in tables:
             self.conn.close()
             raise NotAStoreError(f"{self.path} is not a memory store")
-        version = self.get_meta("schema_version")
+        try:
+            version = self.get_meta("schema_version")
+        except sqlite3.DatabaseError:
+            version = None
         if version != str(SCHEMA_VERSION):
             self.conn.close()
             raise IncompatibleStoreError(

@@ -25,13 +25,16 @@ __all__ = ["SpacyExtractor"]
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 _SKIP_LABELS = {"CARDINAL", "ORDINAL"}
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 _OBJECT_DEPS = {"dobj", "attr", "oprd", "dative", "obj"}
 _PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "their", "this"}
 _DROP_LEADING = {"det", "poss", "predet", "nummod", "punct"}
 _MAX_PHRASE_TOKENS = 8
+# Argument positions where a token the tagger missed (e.g. a rare name tagged ADV)
+# still stands for an entity.
+_ARGUMENT_DEPS = {"nsubj", "nsubjpass", "dobj", "pobj", "attr", "appos", "oprd"}
 _CITATION = re.compile(r"\[\d+\]")  # Wikipedia footnote markers such as "[1]"
 
 
@@ -122,7 +125,7 @@ class _PhraseMap:
                 self.by_token[token.i] = text
         for chunk in spacy_doc.noun_chunks:
             tokens = [t for t in _after_last_break(list(chunk)) if t.i not in self.by_token]
-            while tokens and (tokens[0].dep_ in _DROP_LEADING or tokens[0].is_stop
+            while tokens and (tokens[0].dep_ in _DROP_LEADING or tokens[0].pos_ in ("DET", "PRON")
                               or tokens[0].is_space):
                 tokens = tokens[1:]
             if not tokens or len(tokens) > _MAX_PHRASE_TOKENS:
@@ -134,7 +137,15 @@ class _PhraseMap:
                 self.by_token.setdefault(token.i, text)
 
     def phrase(self, token: Any) -> str | None:
-        return self.by_token.get(token.i)
+        """The phrase of a token; an unrecognised noun-like argument stands for itself."""
+        found = self.by_token.get(token.i)
+        if found is not None:
+            return found
+        if (token.dep_ in _ARGUMENT_DEPS and token.is_alpha and not token.is_stop
+                and token.lower_ not in _PRONOUNS):
+            parts = [t for t in token.lefts if t.dep_ == "compound" and t.is_alpha] + [token]
+            return " ".join(t.text for t in parts)
+        return None
 
     def all_phrases(self) -> Iterable[str]:
         return set(self.by_token.values())

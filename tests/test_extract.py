@@ -1,0 +1,97 @@
+"""Offline spaCy extraction and the HippoRAG OpenIE importer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memory import ExtractionError
+from memory.documents import Document, coerce_documents
+from memory.extract import Extraction, OpenIEExtractor, load_openie_records, normalize_phrase
+
+from .conftest import SAMPLE
+from .test_shared_data import SHARED
+
+
+def test_spacy_relations_entities_and_pronouns(extractor):
+    doc = Document(text="Marie Curie was born in Warsaw. She later worked at the University of Paris.",
+                   title="Marie Curie", id="curie")
+    extraction = extractor.extract([doc])[0]
+    assert {"marie curie", "warsaw", "university of paris"} <= set(extraction.entities)
+    assert ("marie curie", "bear in", "warsaw") in extraction.triples
+    # "She" resolves to the sentence subject before it
+    assert ("marie curie", "work at", "university of paris") in extraction.triples
+    assert all(t[0] in extraction.entities and t[2] in extraction.entities for t in extraction.triples)
+
+
+def test_spacy_copula_with_preposition_and_apposition(extractor):
+    text = ("Karl Deisseroth is a professor at Stanford University. Neosensory, a company, makes "
+            "devices. Barack Obama, the former president, visited Paris.")
+    triples = set(extractor.extract([Document(text=text, id="x")])[0].triples)
+    assert ("karl deisseroth", "be professor at", "stanford university") in triples
+    assert ("barack obama", "be", "former president") in triples
+    assert ("barack obama", "visit", "paris") in triples
+    # "Neosensory" is mis-tagged as an adverb; as a subject it still becomes an entity
+    assert ("neosensory", "be", "company") in triples
+    assert ("neosensory", "make", "devices") in triples
+
+
+def test_extraction_normalises_and_drops_malformed():
+    extraction = Extraction.build(["  The Beatles!"], [["A", "Rel", "B"], ["only two", "x"], [1, 2, 3],
+                                                       ["Same", "is", "same"]])
+    assert extraction.triples == (("a", "rel", "b"),)
+    assert "the beatles" in extraction.entities
+    assert Extraction.from_json(extraction.to_json()) == extraction
+    with pytest.raises(ExtractionError):
+        Extraction.from_json("{not json")
+
+
+def test_normalize_phrase_merges_spelling_variants():
+    assert normalize_phrase("Thomas C. Sudhof") == normalize_phrase("thomas c sudhof")
+
+
+def test_openie_importer_on_bundled_sample():
+    extractor = OpenIEExtractor(SAMPLE / "openie.json")
+    corpus = json.loads((SAMPLE / "corpus.json").read_text())
+    docs = coerce_documents([{"id": str(i), **d} for i, d in enumerate(corpus[:5])])
+    records = {(r["title"], r["text"]): r for r in load_openie_records(SAMPLE / "openie.json")}
+    for doc, extraction in zip(docs, extractor.extract(docs)):
+        record = records[(doc.title, doc.text)]
+        expected = Extraction.build(record["extracted_entities"], record["extracted_triples"])
+        assert extraction == expected and extraction.triples
+
+
+def test_openie_importer_errors(tmp_path, extractor):
+    openie = OpenIEExtractor(SAMPLE / "openie.json")
+    unknown = coerce_documents([{"id": "new", "text": "Lakeview is a town in Norland."}])
+    with pytest.raises(ExtractionError, match="not in the OpenIE file"):
+        openie.extract(unknown)
+    with_fallback = OpenIEExtractor(SAMPLE / "openie.json", fallback=extractor)
+    assert ("lakeview", "be town in", "norland") in with_fallback.extract(unknown)[0].triples
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"docs": [{"title": "t"}]}))
+    with pytest.raises(ExtractionError, match="extracted_triples"):
+        OpenIEExtractor(bad)
+    with pytest.raises(ExtractionError, match="cannot read"):
+        OpenIEExtractor(tmp_path / "missing.json")
+
+
+def test_store_indexes_openie_triples(make_store):
+    corpus = json.loads((SAMPLE / "corpus.json").read_text())[:20]
+    store = make_store(extractor=OpenIEExtractor(SAMPLE / "openie.json"))
+    store.ingest([{"id": str(i), **d} for i, d in enumerate(corpus)])
+    records = {(r["title"], r["text"]): r for r in load_openie_records(SAMPLE / "openie.json")}
+    expected = set()
+    for d in corpus:
+        record = records[(d["title"], d["text"])]
+        expected |= set(Extraction.build(record["extracted_entities"], record["extracted_triples"]).triples)
+    names = dict(store.db.query("SELECT key, name FROM entities"))
+    stored = {(names[s], r, names[o]) for s, r, o in store.db.query("SELECT subject, relation, object FROM facts")}
+    assert stored == expected
+
+
+@pytest.mark.skipif(not (SHARED / "musique").exists(), reason="../shared/data not available")
+def test_openie_importer_reads_the_full_musique_file():
+    path = SHARED / "musique" / "openie_musique_train_results_ner_gpt-3.5-turbo-1106_1890.json"
+    assert len(OpenIEExtractor(path)) >= 1890

@@ -1,0 +1,61 @@
+"""Incremental graph edits equal a rebuild; networkx export."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from graphs.kg import KnowledgeGraph
+
+
+def _edges(rng: random.Random, nodes: list, count: int) -> list:
+    kinds = ["fact", "mention", "synonym"]
+    return [(rng.choice(nodes), rng.choice(nodes), rng.choice(kinds), rng.uniform(0.5, 2)) for _ in range(count)]
+
+
+def _as_dense(graph: KnowledgeGraph) -> dict:
+    built = graph.matrix()
+    dense = built.matrix.toarray()
+    return {(a, b): dense[i, j] for a, i in built.index.items() for b, j in built.index.items() if dense[i, j]}
+
+
+def test_replace_edges_equals_rebuild():
+    rng = random.Random(3)
+    nodes = [("entity", i) for i in range(30)] + [("passage", i) for i in range(10)]
+    edges = [e for e in _edges(rng, nodes, 150) if e[0] != e[1]]
+    incremental = KnowledgeGraph()
+    incremental.replace_edges(nodes, edges)
+    # Rewrite the edges of a few nodes: drop some, add new ones.
+    touched = set(rng.sample(nodes, 5))
+    kept = [e for e in edges if e[0] not in touched and e[1] not in touched]
+    new = [e for e in _edges(rng, nodes, 40) if (e[0] in touched or e[1] in touched) and e[0] != e[1]]
+    incremental.replace_edges(touched, new)
+    rebuilt = KnowledgeGraph()
+    rebuilt.replace_edges(nodes, kept + new)
+    a, b = _as_dense(incremental), _as_dense(rebuilt)
+    assert a.keys() == b.keys()
+    assert all(np.isclose(a[k], b[k]) for k in a)
+
+
+def test_matrix_is_symmetric_and_filters_kinds():
+    graph = KnowledgeGraph()
+    e1, e2, p = ("entity", 1), ("entity", 2), ("passage", 1)
+    graph.replace_edges([e1, e2, p], [(e1, e2, "fact", 2.0), (e1, e2, "synonym", 0.9), (e1, p, "mention", 1.0)])
+    full = graph.matrix().matrix
+    assert (full != full.T).nnz == 0
+    assert full[graph.matrix().index[e1], graph.matrix().index[e2]] == 2.9
+    no_synonyms = graph.matrix(["fact", "mention"])
+    assert no_synonyms.matrix[no_synonyms.index[e1], no_synonyms.index[e2]] == 2.0
+    assert graph.edge_counts() == {"fact": 1, "mention": 1, "synonym": 1}
+    graph.remove_nodes([e2])
+    assert graph.edge_counts() == {"fact": 0, "mention": 1, "synonym": 0}
+
+
+def test_to_networkx_keeps_kinds_and_labels():
+    graph = KnowledgeGraph()
+    e1, p = ("entity", 1), ("passage", 4)
+    graph.replace_edges([e1], [(e1, p, "mention", 1.0)])
+    exported = graph.to_networkx({e1: "paris", p: "doc-4"})
+    assert exported.nodes["entity:1"]["label"] == "paris"
+    assert exported.edges["entity:1", "passage:4"] == {"weight": 1.0, "mention": 1.0}

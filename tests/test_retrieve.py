@@ -1,0 +1,85 @@
+"""Retrieval modes and explanations."""
+
+from __future__ import annotations
+
+import pytest
+
+from memory import InvalidQueryError, RetrievalConfig
+
+from .conftest import BRIDGE_CORPUS
+
+QUESTION = "In which country was Alice Varga born?"
+
+
+@pytest.fixture
+def bridge_store(make_store):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS)
+    return store
+
+
+@pytest.mark.parametrize("mode", ["hipporag", "hipporag1", "dense", "bm25"])
+def test_every_mode_ranks_the_directly_relevant_passage(bridge_store, mode):
+    hits = bridge_store.retrieve(QUESTION, top_k=3, mode=mode)
+    assert 1 <= len(hits) <= 3
+    assert "alice" in [h.doc_id for h in hits[:2]]
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))
+    assert hits[0].text == bridge_store.get(hits[0].doc_id).text
+    assert hits[0].mode == mode
+
+
+def test_hipporag_reaches_the_bridge_passage_through_the_graph(bridge_store):
+    hits = bridge_store.retrieve(QUESTION, top_k=3, mode="hipporag")
+    lakeview = next(h for h in hits if h.doc_id == "lakeview")
+    explanation = lakeview.explain()
+    assert explanation.mode == "hipporag"
+    seeds = {s.name: s for s in explanation.seeds}
+    assert "alice varga" in seeds and seeds["alice varga"].kind == "entity"
+    assert "linked fact" in seeds["alice varga"].reason
+    assert all(s.weight > 0 for s in explanation.seeds)
+    assert explanation.paths, "a graph hit explains itself with paths"
+    for path in explanation.paths:
+        assert path.nodes[-1] == "passage 'Lakeview'"
+        assert len(path.edges) == len(path.nodes) - 1
+    multi_hop = [p for p in explanation.paths if p.nodes[0] == "alice varga"]
+    assert multi_hop and "lakeview" in multi_hop[0].nodes
+    assert "bear in" in multi_hop[0].edges[0]  # the fact edge that carried the walk
+    as_dict = lakeview.to_dict(explain=True)
+    assert as_dict["explanation"]["paths"][0]["nodes"][-1] == "passage 'Lakeview'"
+
+
+def test_hipporag1_links_query_phrases_to_entities(bridge_store):
+    hit = bridge_store.retrieve(QUESTION, top_k=1, mode="hipporag1")[0]
+    explanation = hit.explain()
+    assert any(s.name == "alice varga" and "query phrase" in s.reason for s in explanation.seeds)
+
+
+def test_dense_and_bm25_explain_their_scores(bridge_store):
+    for mode, word in (("dense", "cosine"), ("bm25", "BM25")):
+        explanation = bridge_store.retrieve(QUESTION, top_k=1, mode=mode)[0].explain()
+        assert word in explanation.summary and not explanation.paths
+
+
+def test_ablation_switches_change_the_walk(bridge_store):
+    base = bridge_store.retrieve(QUESTION, top_k=6)
+    plain = bridge_store.retrieve(QUESTION, top_k=6, config=RetrievalConfig(
+        synonymy=False, node_specificity=False, passage_node_weight=0.0, damping=0.3))
+    assert {h.doc_id for h in base} and {h.doc_id for h in plain}
+    assert [round(h.score, 9) for h in base] != [round(h.score, 9) for h in plain]
+
+
+def test_empty_store_returns_no_hits(make_store):
+    assert make_store().retrieve("anything") == []
+
+
+@pytest.mark.parametrize("query, kwargs, message", [
+    ("", {}, "non-empty"),
+    ("   ", {}, "non-empty"),
+    (None, {}, "non-empty"),
+    ("q", {"mode": "magic"}, "unknown mode"),
+    ("q", {"top_k": 0}, "top_k"),
+])
+def test_bad_queries_raise_named_errors(bridge_store, query, kwargs, message):
+    with pytest.raises(InvalidQueryError, match=message):
+        bridge_store.retrieve(query, **kwargs)
