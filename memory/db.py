@@ -30,7 +30,7 @@ _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
-    key INTEGER PRIMARY KEY,
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     text TEXT NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE documents (
     valid_to TEXT,
     recorded_at TEXT NOT NULL
 );
-CREATE TABLE entities (key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE entities (key INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 CREATE TABLE mentions (
     entity INTEGER NOT NULL REFERENCES entities(key),
     document INTEGER NOT NULL REFERENCES documents(key),
@@ -49,7 +49,7 @@ CREATE TABLE mentions (
 ) WITHOUT ROWID;
 CREATE INDEX mentions_by_document ON mentions(document, entity);
 CREATE TABLE facts (
-    key INTEGER PRIMARY KEY,
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
     subject INTEGER NOT NULL REFERENCES entities(key),
     relation TEXT NOT NULL,
     object INTEGER NOT NULL REFERENCES entities(key),
@@ -170,6 +170,25 @@ class Database:
         """Run a read query and return all rows."""
         return self.conn.execute(sql, params).fetchall()
 
+    def select_in(self, sql: str, keys: Iterable[Any], params: Sequence[Any] = (),
+                  repeat: int = 1) -> list[tuple]:
+        """Run ``sql`` whose ``{marks}`` placeholder(s) take ``keys``, in chunks.
+
+        ``params`` precede the keys; with ``repeat=n`` the sql holds ``{marks}``
+        n times and each takes the same chunk.
+
+        >>> db = Database.__new__(Database)
+        >>> db.conn = sqlite3.connect(":memory:")
+        >>> db.select_in("SELECT value FROM (SELECT 1 AS value UNION SELECT 2) WHERE value IN ({marks})", [2])
+        [(2,)]
+        """
+        keys = list(keys)
+        rows: list[tuple] = []
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            rows += self.conn.execute(sql.format(marks=marks), [*params, *(chunk * repeat)]).fetchall()
+        return rows
+
     # -- meta ---------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -214,41 +233,19 @@ class Database:
 
     def documents_by_key(self, keys: Iterable[int]) -> dict[int, tuple]:
         """Map key -> (id, title, text, metadata) for the given document keys."""
-        keys = list(keys)
-        out: dict[int, tuple] = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT key, id, title, text, metadata FROM documents WHERE key IN ({marks})",
-                chunk,
-            ):
-                out[row[0]] = row[1:]
-        return out
+        return {row[0]: row[1:] for row in self.select_in(
+            "SELECT key, id, title, text, metadata FROM documents WHERE key IN ({marks})", keys)}
 
     # -- entities and facts -------------------------------------------------------------
 
     def entity_names(self, keys: Iterable[int]) -> dict[int, str]:
         """Map key -> normalised name for the given entity keys."""
-        out: dict[int, str] = {}
-        for chunk in _chunks(list(keys)):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                self.conn.execute(
-                    f"SELECT key, name FROM entities WHERE key IN ({marks})", chunk
-                ).fetchall()
-            )
-        return out
+        return dict(self.select_in("SELECT key, name FROM entities WHERE key IN ({marks})", keys))
 
     def facts_by_key(self, keys: Iterable[int]) -> dict[int, tuple[int, str, int]]:
         """Map fact key -> (subject key, relation, object key)."""
-        out: dict[int, tuple[int, str, int]] = {}
-        for chunk in _chunks(list(keys)):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT key, subject, relation, object FROM facts WHERE key IN ({marks})", chunk
-            ):
-                out[row[0]] = (row[1], row[2], row[3])
-        return out
+        return {row[0]: (row[1], row[2], row[3]) for row in self.select_in(
+            "SELECT key, subject, relation, object FROM facts WHERE key IN ({marks})", keys)}
 
     def facts_between(self, a: int, b: int) -> list[tuple[int, str, int, int]]:
         """Facts linking two entities either way: (subject, relation, object, support)."""
@@ -271,43 +268,23 @@ class Database:
         relations between the pair), ``"mention"`` (weight 1) or ``"synonym"``
         (weight: cosine similarity).
         """
-        entity_keys = list(entity_keys)
-        document_keys = list(document_keys)
+        # A pair whose endpoints fall in different chunks comes back once per chunk:
+        # key the rows by pair so each edge is counted once.
+        facts = {(s, o): w for s, o, w in self.select_in(
+            "SELECT f.subject, f.object, count(*) FROM facts f JOIN fact_sources s ON s.fact = f.key "
+            "WHERE f.subject IN ({marks}) OR f.object IN ({marks}) GROUP BY f.subject, f.object",
+            entity_keys, repeat=2)}
+        synonyms = {(s, t): w for s, t, w in self.select_in(
+            "SELECT source, target, score FROM synonyms WHERE source IN ({marks}) OR target IN ({marks})",
+            entity_keys, repeat=2)}
+        mentions = set(self.select_in(
+            "SELECT entity, document FROM mentions WHERE entity IN ({marks})", entity_keys))
+        mentions.update(self.select_in(
+            "SELECT entity, document FROM mentions WHERE document IN ({marks})", document_keys))
         rows: list[tuple[str, int, str, int, str, float]] = []
-        for chunk in _chunks(entity_keys):
-            marks = ",".join("?" * len(chunk))
-            rows += [
-                ("entity", s, "entity", o, "fact", float(w))
-                for s, o, w in self.conn.execute(
-                    "SELECT f.subject, f.object, count(*) FROM facts f "
-                    "JOIN fact_sources s ON s.fact = f.key "
-                    f"WHERE f.subject IN ({marks}) OR f.object IN ({marks}) "
-                    "GROUP BY f.subject, f.object",
-                    chunk + chunk,
-                )
-            ]
-            rows += [
-                ("entity", e, "passage", d, "mention", 1.0)
-                for e, d in self.conn.execute(
-                    f"SELECT entity, document FROM mentions WHERE entity IN ({marks})", chunk
-                )
-            ]
-            rows += [
-                ("entity", s, "entity", t, "synonym", float(w))
-                for s, t, w in self.conn.execute(
-                    "SELECT source, target, score FROM synonyms "
-                    f"WHERE source IN ({marks}) OR target IN ({marks})",
-                    chunk + chunk,
-                )
-            ]
-        for chunk in _chunks(document_keys):
-            marks = ",".join("?" * len(chunk))
-            rows += [
-                ("entity", e, "passage", d, "mention", 1.0)
-                for e, d in self.conn.execute(
-                    f"SELECT entity, document FROM mentions WHERE document IN ({marks})", chunk
-                )
-            ]
+        rows += [("entity", s, "entity", o, "fact", float(w)) for (s, o), w in sorted(facts.items())]
+        rows += [("entity", s, "entity", t, "synonym", float(w)) for (s, t), w in sorted(synonyms.items())]
+        rows += [("entity", e, "passage", d, "mention", 1.0) for e, d in sorted(mentions)]
         return rows
 
     # -- embeddings ---------------------------------------------------------------------
@@ -325,13 +302,8 @@ class Database:
         if keys is None:
             rows = self.query("SELECT key, vector FROM embeddings WHERE kind = ? ORDER BY key", (kind,))
         else:
-            rows = []
-            for chunk in _chunks(list(keys)):
-                marks = ",".join("?" * len(chunk))
-                rows += self.query(
-                    f"SELECT key, vector FROM embeddings WHERE kind = ? AND key IN ({marks})",
-                    [kind, *chunk],
-                )
+            rows = self.select_in("SELECT key, vector FROM embeddings WHERE kind = ? AND key IN ({marks})",
+                                  keys, params=(kind,))
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         keys_out = np.array([r[0] for r in rows], dtype=np.int64)

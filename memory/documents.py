@@ -154,7 +154,7 @@ def coerce_documents(docs: Any) -> list[Document]:
         raise InvalidDocumentError("no documents given")
     by_id: dict[str, Document] = {}
     for doc in coerced:
-        assert doc.id is not None
-        by_id.pop(doc.id, None)
-        by_id[doc.id] = doc
+        key = str(doc.id)  # always set by _coerce_one
+        by_id.pop(key, None)
+        by_id[key] = doc
     return list(by_id.values())

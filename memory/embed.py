@@ -5,8 +5,8 @@ contract compares a store that saw extra documents with one that did not, and
 padding (torch), the batch shape (BLAS blocking) or per-batch activation
 quantisation (int8 ONNX) would make the same text encode differently in the last
 bits. The rule here: the shape of the forward pass that encodes a text is a
-function of that text alone. A text is padded (masked) to the next multiple of
-``LENGTH_BUCKET`` tokens and encoded in a batch of exactly
+function of that text alone. A text is padded (masked) to a length bucket
+(8, 16, 32, then multiples of 32 tokens) and encoded in a batch of exactly
 ``TOKENS_PER_BATCH // padded_length`` rows of that padded length, filled up with
 repeats; rows never interact, so the other texts cannot change its bits. The int8
 ONNX model, whose quantisation ranges span the batch, runs one text at a time.
@@ -43,10 +43,10 @@ TextKind = Literal["passage", "entity", "fact", "query"]
 MINILM = "all-MiniLM-L6-v2"
 BGE_SMALL = "bge-small-en-v1.5"
 _PROGRESS_MIN = 2000  # show a progress bar when encoding at least this many texts
-#: Texts are padded to a multiple of this many tokens ...
-LENGTH_BUCKET = 16
+#: Texts are padded to one of these lengths, or beyond the last to a multiple of it ...
+SHORT_BUCKETS = (8, 16, 32)
 #: ... and run in batches of exactly ``TOKENS_PER_BATCH // padded length`` rows.
-TOKENS_PER_BATCH = 256
+TOKENS_PER_BATCH = 512
 
 
 @runtime_checkable
@@ -111,9 +111,13 @@ class SentenceTransformerEmbedder:
         tokenizer = self._model.tokenizer
         limit = min(self._model.get_max_seq_length() or 512, tokenizer.model_max_length)
         lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]]
+        if kind == "query":  # never stored: no batch-independence needed, no padding wanted
+            for i, text in enumerate(texts):
+                out[i] = self._forward([text], lengths[i])[0]
+            return _normalise(out)
         groups: dict[int, list[int]] = defaultdict(list)
         for index, length in enumerate(lengths):
-            groups[min(limit, -(-length // LENGTH_BUCKET) * LENGTH_BUCKET)].append(index)
+            groups[_padded_length(length, limit)].append(index)
         bar = tqdm(total=len(texts), desc=f"embed {kind}s", unit="text",
                    disable=len(texts) < _PROGRESS_MIN, leave=False)
         for padded_length, indices in sorted(groups.items()):
@@ -135,6 +139,19 @@ class SentenceTransformerEmbedder:
         with torch.inference_mode():
             output = self._model(dict(features))
         return output["sentence_embedding"].float().numpy()
+
+
+def _padded_length(length: int, limit: int) -> int:
+    """The bucket a text of ``length`` tokens is padded to (a function of the text alone).
+
+    >>> [_padded_length(n, 256) for n in (3, 8, 9, 17, 33, 250, 300)]
+    [8, 8, 16, 32, 64, 256, 256]
+    """
+    for bucket in SHORT_BUCKETS:
+        if length <= bucket:
+            return min(limit, bucket)
+    step = SHORT_BUCKETS[-1]
+    return min(limit, -(-length // step) * step)
 
 
 def _resolve_sentence_transformer(model: str) -> str:

@@ -132,11 +132,8 @@ class Indexer:
             lambda keys: self.derived.vectors_of("entity", keys), self.db.entity_names,
             config.synonymy_threshold, config.synonymy_top_k, config.synonymy_min_alnum,
         )
-        for chunk_start in range(0, len(ordered), 500):
-            chunk = ordered[chunk_start : chunk_start + 500]
-            report.touched_entities.update(r[0] for r in self.db.query(
-                "SELECT target FROM synonyms WHERE source IN (%s)" % ",".join("?" * len(chunk)),
-                chunk))
+        report.touched_entities.update(r[0] for r in self.db.select_in(
+            "SELECT target FROM synonyms WHERE source IN ({marks})", ordered))
         self.db.conn.executemany("DELETE FROM synonyms WHERE source = ?", [(s,) for s in ordered])
         self.db.conn.executemany(
             "INSERT INTO synonyms(source, target, score) VALUES (?, ?, ?)",
@@ -151,16 +148,15 @@ class Indexer:
     def _remove_entities(self, keys: list[int], report: WriteReport) -> None:
         if not keys:
             return
-        marks = ",".join("?" * len(keys))
         # Lists that held a removed entity must be recomputed; the targets of the
         # removed entities' own lists lose an edge and need a graph refresh.
-        report.stale_synonym_sources.update(r[0] for r in self.db.query(
-            f"SELECT source FROM synonyms WHERE target IN ({marks})", keys))
-        report.touched_entities.update(r[0] for r in self.db.query(
-            f"SELECT target FROM synonyms WHERE source IN ({marks})", keys))
+        report.stale_synonym_sources.update(r[0] for r in self.db.select_in(
+            "SELECT source FROM synonyms WHERE target IN ({marks})", keys))
+        report.touched_entities.update(r[0] for r in self.db.select_in(
+            "SELECT target FROM synonyms WHERE source IN ({marks})", keys))
         report.removed_entities.update(keys)
-        self.db.conn.execute(
-            f"DELETE FROM synonyms WHERE source IN ({marks}) OR target IN ({marks})", keys + keys)
+        self.db.conn.executemany("DELETE FROM synonyms WHERE source = ? OR target = ?",
+                                 [(k, k) for k in keys])
         self.db.conn.executemany("DELETE FROM entities WHERE key = ?", [(k,) for k in keys])
         self.db.delete_vectors("entity", keys)
         self.derived.vectors["entity"].remove(keys)

@@ -43,3 +43,22 @@ def test_index_files_match_database_after_each_write(make_store, tmp_path):
             assert meta["generation"] == generation
             assert meta["count"] == store.db.query(
                 "SELECT count(*) FROM embeddings WHERE kind = ?", (kind,))[0][0]
+
+
+def test_incremental_graph_equals_graph_rebuilt_from_database(make_store, tmp_path, embedder, extractor,
+                                                              sample_corpus):
+    store = make_store()
+    store.ingest(sample_corpus[:25])
+    store.ingest(sample_corpus[25:40])
+    # Replace the newest document (its entities hold the largest keys) with new content.
+    store.ingest({**sample_corpus[39], "text": "A new text about the Zambezi River and Victoria Falls."})
+    store.ingest({**sample_corpus[3], "text": "Another rewrite, naming Lake Kariba."})
+    incremental = store.derived.graph
+    rebuilt = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
+    fresh = rebuilt.derived.graph
+    assert incremental.nodes == fresh.nodes
+    assert incremental.edge_counts() == fresh.edge_counts()
+    a, b = incremental.matrix(), fresh.matrix()
+    assert a.nodes == b.nodes
+    assert abs(a.matrix - b.matrix).max() < 1e-12
+    rebuilt.close()

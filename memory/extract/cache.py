@@ -21,16 +21,11 @@ def extract_with_cache(db: Database, extractor: Extractor, docs: Sequence[Docume
     results for documents whose ingest was rolled back.
     """
     results: dict[str, Extraction] = {}
-    keys = sorted({doc.extraction_key for doc in docs})
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for key, payload in db.query(
-            f"SELECT extraction_key, payload FROM extraction_cache "
-            f"WHERE extractor = ? AND extraction_key IN ({marks})",
-            [extractor.name, *chunk],
-        ):
-            results[key] = Extraction.from_json(payload)
+    for key, payload in db.select_in(
+            "SELECT extraction_key, payload FROM extraction_cache "
+            "WHERE extractor = ? AND extraction_key IN ({marks})",
+            sorted({doc.extraction_key for doc in docs}), params=(extractor.name,)):
+        results[key] = Extraction.from_json(payload)
     missing: dict[str, Document] = {}
     for doc in docs:
         if doc.extraction_key not in results:
