@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["QAItem", "QADataset", "load_musique", "shared_data_dir", "bundled_sample_dir"]
+__all__ = ["QAItem", "QADataset", "load_musique", "load_hotpotqa", "shared_data_dir",
+           "bundled_sample_dir"]
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,31 @@ def load_musique(corpus_path: Path, questions_path: Path | None = None, name: st
                     gold.add(by_content[key])
             questions.append(QAItem(str(item["id"]), item["question"], str(item.get("answer", "")),
                                     frozenset(gold)))
+    return QADataset(name, corpus, questions)
+
+
+def load_hotpotqa(corpus_path: Path, questions_path: Path | None = None,
+                  name: str = "hotpotqa") -> QADataset:
+    """Load HippoRAG's HotpotQA files: a ``{title: [sentences]}`` corpus and questions.
+
+    Gold passages are the titles named in ``supporting_facts`` (titles are unique).
+
+    Raises
+    ------
+    ValueError
+        When a supporting title is not in the corpus.
+    """
+    raw = json.loads(Path(corpus_path).read_text(encoding="utf-8"))
+    corpus = [{"id": f"{name}-{i}", "title": title, "text": "".join(sentences).strip()}
+              for i, (title, sentences) in enumerate(raw.items())]
+    by_title = {d["title"]: d["id"] for d in corpus}
+    questions: list[QAItem] = []
+    if questions_path is not None:
+        for item in json.loads(Path(questions_path).read_text(encoding="utf-8")):
+            titles = {title for title, _ in item["supporting_facts"]}
+            missing = titles - by_title.keys()
+            if missing:
+                raise ValueError(f"{item['_id']}: supporting titles {sorted(missing)} not in the corpus")
+            questions.append(QAItem(str(item["_id"]), item["question"], str(item.get("answer", "")),
+                                    frozenset(by_title[t] for t in titles)))
     return QADataset(name, corpus, questions)

@@ -33,13 +33,16 @@ from memory.embed import load_embedder
 from memory.extract import SpacyExtractor
 from graphs.retrieve import rank_passages
 
-from .datasets import bundled_sample_dir, load_musique, shared_data_dir
+from .datasets import bundled_sample_dir, load_hotpotqa, load_musique, shared_data_dir
 from .metrics import percentile, recall_at_k
 
 logger = logging.getLogger("eval.perf")
 
 
-def _default_paths() -> tuple[Path, Path]:
+def _default_paths(dataset: str = "musique") -> tuple[Path, Path]:
+    if dataset == "hotpotqa":
+        shared = shared_data_dir() / "hotpotqa"
+        return shared / "hotpotqa_train_corpus.json", shared / "hotpotqa_train_100.json"
     shared = shared_data_dir() / "musique"
     if (shared / "musique_train_corpus.json").exists():
         return shared / "musique_train_corpus.json", shared / "musique_train_100.json"
@@ -97,12 +100,14 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
                 recall[mode][k].append(recall_at_k(ids, item.gold_ids, int(k)))
             if mode != "hipporag":
                 continue
-            timings = store.last_query_timings
+            trace = store.last_query
             for stage in ("embedding", "linking", "ppr", "ranking"):
-                stages[stage].append(getattr(timings, stage))
+                stages[stage].append(getattr(trace, stage))
             stages["total"].append(total)
             # Same seeds, same graph: PRPACK in igraph vs our power iteration.
-            retriever_seeds = _seeds_for(store, item.question)
+            retriever_seeds = trace.seeds
+            if not retriever_seeds:
+                continue  # the query fell back to dense retrieval
             matrix, ours = rank_passages(store.derived.graph, retriever_seeds, config.damping,
                                          tol=config.ppr_tol, max_iter=config.ppr_max_iter)
             reset = np.zeros(len(matrix.nodes))
@@ -129,18 +134,6 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
     }
 
 
-def _seeds_for(store: MemoryStore, question: str) -> list:
-    from memory.retrieval import Retriever
-
-    retriever = Retriever(store.db, store.derived, lambda: store.embedder, lambda t: [])
-    vector = store.embedder.encode([question], "query")
-    seeds = retriever._link(question, vector, "hipporag", store.config.retrieval)
-    dense = retriever._dense_scores(vector)
-    from graphs.retrieve import passage_seeds
-
-    return seeds + passage_seeds(dense, store.config.retrieval.passage_node_weight)
-
-
 def markdown(result: dict[str, Any]) -> str:
     """A markdown summary of a result."""
     idx, q = result["indexing"], result["queries"]
@@ -164,18 +157,21 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring)."""
-    corpus_default, questions_default = _default_paths()
     parser = argparse.ArgumentParser(prog="python -m eval.perf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=corpus_default,
-                        help=f"HippoRAG-format corpus JSON (default {corpus_default})")
-    parser.add_argument("--questions", type=Path, default=questions_default,
+    parser.add_argument("--dataset", choices=["musique", "hotpotqa"], default="musique",
+                        help="file format and default files (default musique)")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="HippoRAG-format corpus JSON (default: the dataset's shared sample, "
+                             "else data/musique_sample)")
+    parser.add_argument("--questions", type=Path, default=None,
                         help="questions with supporting paragraphs (HippoRAG format)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N passages")
     parser.add_argument("--batches", type=int, default=10, help="ingest in this many batches")
     parser.add_argument("--max-questions", type=int, default=100, help="questions to time")
-    parser.add_argument("--embedder", default="all-MiniLM-L6-v2",
-                        help="all-MiniLM-L6-v2 (default) or bge-small-en-v1.5")
+    parser.add_argument("--embedder", default=EmbeddingConfig().model,
+                        help=f"encoder (default {EmbeddingConfig().model}; or all-MiniLM-L6-v2, or a "
+                             "sentence-transformers path)")
     parser.add_argument("--modes", default="hipporag,hipporag1,dense,bm25",
                         help="comma-separated retrieval modes to score")
     parser.add_argument("--store", type=Path, default=None,
@@ -183,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    dataset = load_musique(args.corpus, args.questions)
+    corpus_default, questions_default = _default_paths(args.dataset)
+    args.corpus = args.corpus or corpus_default
+    args.questions = args.questions or questions_default
+    loader = load_hotpotqa if args.dataset == "hotpotqa" else load_musique
+    dataset = loader(args.corpus, args.questions)
     corpus = dataset.corpus[: args.limit] if args.limit else dataset.corpus
     kept = {d["id"] for d in corpus}
     questions = [q for q in dataset.questions if q.gold_ids <= kept][: args.max_questions]

@@ -14,11 +14,14 @@ time linear in the number of edges, on the first query after a change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
+
+from .ppr import transition_matrix
 
 __all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS"]
 
@@ -48,6 +51,11 @@ class GraphMatrix:
     matrix: sp.csr_matrix
     nodes: list[Node]
     index: dict[Node, int]
+
+    @cached_property
+    def transition(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The walk's transposed transition matrix and dangling mask (computed once)."""
+        return transition_matrix(self.matrix)
 
     def rows_of_kind(self, kind: str) -> np.ndarray:
         """Row numbers of the nodes of one kind, in node order."""

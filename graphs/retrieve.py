@@ -5,7 +5,7 @@ query-dependent inputs (linked facts or entities, dense passage scores).
 
 - HippoRAG 2 (``fact_seeds``): the query is linked to its most similar facts;
   each fact's subject and object become seeds weighted by the fact's score
-  (scaled so the best fact weighs 1), averaged over the facts naming the entity
+  (min-max normalised over all facts), averaged over the facts naming the entity
   and divided by the number of passages mentioning it (node specificity).
   Every passage node is also seeded with its dense score, min-max normalised
   and multiplied by the passage-node weight (0.05).
@@ -56,11 +56,13 @@ def fact_seeds(
     graph: KnowledgeGraph,
     node_specificity: bool = True,
 ) -> list[Seed]:
-    """Entity seeds from linked facts ``(subject key, object key, score, label)``."""
+    """Entity seeds from linked facts ``(subject key, object key, score, label)``.
+
+    Scores are expected in [0, 1] (HippoRAG 2 min-max normalises them over all facts).
+    """
     facts = list(linked_facts)
     if not facts:
         return []
-    top = max(score for _, _, score, _ in facts) or 1.0
     sums: dict[Node, list[float]] = {}
     reasons: dict[Node, list[str]] = {}
     for subject, obj, score, label in facts:
@@ -68,7 +70,7 @@ def fact_seeds(
             node = ("entity", key)
             if node not in graph.nodes:
                 continue
-            sums.setdefault(node, []).append(max(score, 0.0) / top)
+            sums.setdefault(node, []).append(max(score, 0.0))
             reasons.setdefault(node, []).append(label)
     seeds = []
     for node, scores in sums.items():
@@ -130,7 +132,8 @@ def rank_passages(
             reset[row] += seed.weight
     if reset.sum() == 0:
         return matrix, reset
-    return matrix, personalized_pagerank(matrix.matrix, reset, damping, tol=tol, max_iter=max_iter)
+    return matrix, personalized_pagerank(matrix.matrix, reset, damping, tol=tol, max_iter=max_iter,
+                                         transition=matrix.transition)
 
 
 def _walk_costs(adjacency: sp.csr_matrix) -> sp.csr_matrix:

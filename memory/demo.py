@@ -35,10 +35,10 @@ def run_demo(store_path: Path, questions: int = 3, top_k: int = 5) -> int:
     items = json.loads((folder / "questions.json").read_text(encoding="utf-8"))[:questions]
     docs = [{"id": f"musique-{i}", "title": d["title"], "text": d["text"]} for i, d in enumerate(corpus)]
     by_content = {(d["title"], d["text"]): d["id"] for d in docs}
-    print(f"Indexing {len(docs)} MuSiQue passages into {store_path} "
-          "(offline spaCy extractor, all-MiniLM-L6-v2) ...")
     recall = {"hipporag": 0.0, "dense": 0.0}
     with MemoryStore(store_path) as store:
+        print(f"Indexing {len(docs)} MuSiQue passages into {store_path} "
+              f"(extractor {store.extractor.name}, encoder {store.embedder.name}) ...")
         store.ingest(docs)
         stats = store.stats()
         print(f"{stats['documents']} passages, {stats['entities']} entities, {stats['facts']} facts, "

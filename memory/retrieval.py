@@ -19,7 +19,7 @@ from .embed import Embedder
 from .errors import InvalidQueryError
 from .explain import Explanation, Hit, PathInfo, SeedInfo
 
-__all__ = ["Retriever", "MODES", "QueryTimings"]
+__all__ = ["Retriever", "MODES", "QueryTrace"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,21 @@ _SEEDS_SHOWN = 8
 
 
 @dataclass
-class QueryTimings:
-    """Seconds spent per stage of the last query (for ``eval.perf``)."""
+class QueryTrace:
+    """What the last query did: seconds per stage and the PPR seeds (for ``eval.perf``)."""
 
+    mode: str = ""
     embedding: float = 0.0
     linking: float = 0.0
     ppr: float = 0.0
     ranking: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
+    seeds: list[Seed] = field(default_factory=list)
+
+
+def _min_max(scores: np.ndarray) -> np.ndarray:
+    scores = scores.astype(np.float64)
+    span = scores.max() - scores.min()
+    return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
 
 
 class Retriever:
@@ -47,7 +54,7 @@ class Retriever:
         self.derived = derived
         self._embedder = embedder
         self._query_phrases = query_phrases
-        self.timings = QueryTimings()
+        self.trace = QueryTrace()
 
     def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
         """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`."""
@@ -57,14 +64,14 @@ class Retriever:
             raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise InvalidQueryError("top_k must be a positive integer")
-        self.timings = QueryTimings()
+        self.trace = QueryTrace(mode)
         if len(self.derived.vectors["document"]) == 0:
             return []
         if mode == "bm25":
             return self._bm25(query, top_k)
         started = time.perf_counter()
         query_vector = self._embedder().encode([query], "query")
-        self.timings.embedding = time.perf_counter() - started
+        self.trace.embedding = time.perf_counter() - started
         if mode == "dense":
             return self._dense(query_vector, top_k)
         return self._graph(query, query_vector, top_k, mode, config)
@@ -84,15 +91,15 @@ class Retriever:
         return self._hits(ranked, "bm25", lambda key, score: Explanation(
             "bm25", f"BM25 score {score:.3f} over title and text"))
 
-    def _dense_scores(self, query_vector: np.ndarray, k: int | None = None) -> dict[int, float]:
-        index = self.derived.vectors["document"]
-        scores, ids = index.search(query_vector, k or len(index))
-        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+    def _dense_scores(self, query_vector: np.ndarray) -> dict[int, float]:
+        ids, scores = self.derived.vectors["document"].all_scores(query_vector)
+        return dict(zip(ids.tolist(), scores.astype(np.float64).tolist()))
 
     def _dense(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         started = time.perf_counter()
-        ranked = sorted(self._dense_scores(query_vector, top_k).items(), key=lambda kv: -kv[1])
-        self.timings.ranking = time.perf_counter() - started
+        scores, ids = self.derived.vectors["document"].search(query_vector, top_k)
+        ranked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, "dense", lambda key, score: Explanation(
             "dense", f"cosine similarity {score:.3f} between query and passage embeddings"))
 
@@ -102,8 +109,13 @@ class Retriever:
               config: RetrievalConfig) -> list[Seed]:
         graph = self.derived.graph
         if mode == "hipporag":
-            scores, ids = self.derived.vectors["fact"].search(query_vector, config.fact_top_k)
-            linked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+            # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k.
+            ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
+            if len(ids) == 0:
+                return []
+            normalised = _min_max(scores)
+            top = np.argsort(-normalised, kind="stable")[: config.fact_top_k]
+            linked = [(int(ids[i]), float(normalised[i])) for i in top]
             facts = self.db.facts_by_key(k for k, _ in linked)
             names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
             return fact_seeds(
@@ -125,20 +137,21 @@ class Retriever:
         dense = self._dense_scores(query_vector)
         if mode == "hipporag":
             seeds = seeds + passage_seeds(dense, config.passage_node_weight)
-        self.timings.linking = time.perf_counter() - started
+        self.trace.linking = time.perf_counter() - started
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
             return self._dense(query_vector, top_k)
+        self.trace.seeds = seeds
         started = time.perf_counter()
         kinds = EDGE_KINDS if config.synonymy else tuple(k for k in EDGE_KINDS if k != "synonym")
         matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, kinds,
                                        tol=config.ppr_tol, max_iter=config.ppr_max_iter)
-        self.timings.ppr = time.perf_counter() - started
+        self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         rows = matrix.rows_of_kind("passage")
         order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
         ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
-        self.timings.ranking = time.perf_counter() - started
+        self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, mode, lambda key, score: self._explain_graph(
             mode, key, score, seeds, matrix))
 

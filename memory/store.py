@@ -19,7 +19,7 @@ from .errors import IncompatibleStoreError, NotAStoreError, UnknownDocumentError
 from .explain import Hit
 from .extract import Extractor, SpacyExtractor
 from .indexing import Indexer, WriteReport, utc_now
-from .retrieval import QueryTimings, Retriever
+from .retrieval import QueryTrace, Retriever
 
 __all__ = ["MemoryStore", "StoredDocument"]
 
@@ -85,8 +85,8 @@ class MemoryStore:
         self._spacy: SpacyExtractor | None = extractor if isinstance(extractor, SpacyExtractor) else None
         self._derived: DerivedState | None = None
         self._closed = False
-        #: Seconds per stage (embedding, linking, ppr, ranking) of the last retrieve().
-        self.last_query_timings: QueryTimings | None = None
+        #: Seconds per stage and PPR seeds of the last retrieve().
+        self.last_query: QueryTrace | None = None
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class MemoryStore:
         retriever = Retriever(self.db, self.derived, lambda: self.embedder,
                               lambda text: self._spacy_pipeline().query_phrases(text))
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval)
-        self.last_query_timings = retriever.timings
+        self.last_query = retriever.trace
         return hits
 
     def get(self, doc_id: str) -> StoredDocument:

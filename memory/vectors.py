@@ -67,6 +67,15 @@ class VectorIndex:
                     np.zeros((len(queries), 0), dtype=np.int64))
         return self._index.search(queries, k)
 
+    def all_scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of every vector against one query: one product over the flat storage."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        flat = faiss.downcast_index(self._index.index)
+        storage = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)
+        scores = storage @ np.asarray(query, dtype=np.float32).reshape(self.dim)
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64), scores
+
     def range_search(self, queries: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """All (scores, ids) with score >= ``threshold``, one pair per query."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)

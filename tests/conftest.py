@@ -8,8 +8,8 @@ from typing import Callable
 
 import pytest
 
-from memory import MemoryStore, StoreConfig
-from memory.embed import SentenceTransformerEmbedder
+from memory import EmbeddingConfig, MemoryStore, StoreConfig
+from memory.embed import Embedder, SentenceTransformerEmbedder, load_embedder
 from memory.extract import SpacyExtractor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,13 @@ BRIDGE_CORPUS = [
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> Embedder:
+    """The default encoder (what users get)."""
+    return load_embedder(EmbeddingConfig())
+
+
+@pytest.fixture(scope="session")
+def minilm() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
 
 
