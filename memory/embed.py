@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 TextKind = Literal["passage", "entity", "fact", "query"]
 MINILM = "all-MiniLM-L6-v2"
 BGE_SMALL = "bge-small-en-v1.5"
+_PLURAL = {"passage": "passages", "entity": "entities", "fact": "facts", "query": "queries"}
 _PROGRESS_MIN = 2000  # show a progress bar when encoding at least this many texts
 #: Texts are padded to one of these lengths, or beyond the last to a multiple of it ...
 SHORT_BUCKETS = (8, 16, 32)
@@ -118,7 +119,7 @@ class SentenceTransformerEmbedder:
         groups: dict[int, list[int]] = defaultdict(list)
         for index, length in enumerate(lengths):
             groups[_padded_length(length, limit)].append(index)
-        bar = tqdm(total=len(texts), desc=f"embed {kind}s", unit="text",
+        bar = tqdm(total=len(texts), desc=f"embed {_PLURAL[kind]}", unit="text",
                    disable=len(texts) < _PROGRESS_MIN, leave=False)
         for padded_length, indices in sorted(groups.items()):
             rows = max(1, TOKENS_PER_BATCH // padded_length)
@@ -198,7 +199,7 @@ class OnnxBgeEmbedder:
         """Encode texts one at a time; see :class:`Embedder`."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         prefix = self.QUERY_PREFIX if kind == "query" else ""
-        iterator = tqdm(range(len(texts)), desc=f"embed {kind}s", unit="text",
+        iterator = tqdm(range(len(texts)), desc=f"embed {_PLURAL[kind]}", unit="text",
                         disable=len(texts) < _PROGRESS_MIN, leave=False)
         for i in iterator:
             encoding = self._tokenizer.encode(prefix + texts[i])

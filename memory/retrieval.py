@@ -134,9 +134,8 @@ class Retriever:
                config: RetrievalConfig) -> list[Hit]:
         started = time.perf_counter()
         seeds = self._link(query, query_vector, mode, config)
-        dense = self._dense_scores(query_vector)
         if mode == "hipporag":
-            seeds = seeds + passage_seeds(dense, config.passage_node_weight)
+            seeds = seeds + passage_seeds(self._dense_scores(query_vector), config.passage_node_weight)
         self.trace.linking = time.perf_counter() - started
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
