@@ -166,21 +166,24 @@ class Retriever:
                                          if n[0] == "passage"} | {s.node[1] for s in ordered[:_SEEDS_SHOWN]
                                                                   if s.node[0] == "passage"})
 
-        def label(node: Node) -> str:
+        def name(node: Node) -> str:
             if node[0] == "entity":
                 return names.get(node[1], f"entity {node[1]}")
             doc = docs.get(node[1])
-            return f"passage {doc[1] or doc[0]!r}" if doc else f"passage {node[1]}"
+            return repr(doc[1] or doc[0]) if doc else f"#{node[1]}"
 
-        seed_infos = [SeedInfo(s.node[0], label(s.node), s.weight, s.reason)
+        def label(node: Node) -> str:
+            return name(node) if node[0] == "entity" else f"passage {name(node)}"
+
+        seed_infos = [SeedInfo(s.node[0], name(s.node), s.weight, s.reason)
                       for s in ordered[:_SEEDS_SHOWN]]
         path_infos = [PathInfo([label(n) for n in nodes],
-                               [self._edge_label(a, b, names) for a, b in zip(nodes, nodes[1:])],
+                               [self._edge_label(a, b) for a, b in zip(nodes, nodes[1:])],
                                strength) for nodes, strength in paths]
         return Explanation(mode, f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes",
                            seed_infos, path_infos)
 
-    def _edge_label(self, a: Node, b: Node, names: dict[int, str]) -> str:
+    def _edge_label(self, a: Node, b: Node) -> str:
         kinds = self.derived.graph.edge_kinds(a, b)
         if "fact" in kinds and a[0] == b[0] == "entity":
             facts = self.db.facts_between(a[1], b[1])

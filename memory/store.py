@@ -135,7 +135,10 @@ class MemoryStore:
         """faiss indexes and the graph (loaded, or rebuilt if stale, on first use)."""
         self._check_open()
         if self._derived is None:
-            self._derived = DerivedState(self.db, self.path, self.embedder.dim)
+            stored_dim = self.db.get_meta("embedding_dim")
+            # Reading a store needs the vector size, not the model: load it only if unknown.
+            dim = int(stored_dim) if stored_dim else self.embedder.dim
+            self._derived = DerivedState(self.db, self.path, dim)
         return self._derived
 
     def _check_open(self) -> None:
@@ -173,6 +176,7 @@ class MemoryStore:
             with self.db.transaction():
                 if self.db.get_meta("embedder") is None:
                     self.db.set_meta("embedder", self.embedder.name)
+                    self.db.set_meta("embedding_dim", str(self.embedder.dim))
                 indexer.ingest(documents, report)
                 if report.documents_added or report.documents_replaced:
                     self.db.bump_generation()

@@ -95,3 +95,11 @@ def test_store_indexes_openie_triples(make_store):
 def test_openie_importer_reads_the_full_musique_file():
     path = SHARED / "musique" / "openie_musique_train_results_ner_gpt-3.5-turbo-1106_1890.json"
     assert len(OpenIEExtractor(path)) >= 1890
+
+
+def test_long_documents_are_parsed_in_pieces(extractor):
+    filler = "Lakeview is a small town in Norland.\n" * 1500  # ~55k characters
+    doc = Document(text=filler + "Marie Curie was born in Warsaw.", id="long")
+    extraction = extractor.extract([doc])[0]
+    assert ("lakeview", "be town in", "norland") in extraction.triples
+    assert ("marie curie", "bear in", "warsaw") in extraction.triples

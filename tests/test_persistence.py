@@ -62,3 +62,11 @@ def test_incremental_graph_equals_graph_rebuilt_from_database(make_store, tmp_pa
     assert a.nodes == b.nodes
     assert abs(a.matrix - b.matrix).max() < 1e-12
     rebuilt.close()
+
+
+def test_reading_a_store_does_not_load_the_encoder(make_store, tmp_path):
+    make_store().ingest(BRIDGE_CORPUS)
+    with MemoryStore(tmp_path / "store") as reopened:
+        assert reopened.stats()["documents"] == len(BRIDGE_CORPUS)
+        assert reopened.get("alice").title == "Alice Varga"
+        assert reopened._embedder is None  # only the stored vector size was needed

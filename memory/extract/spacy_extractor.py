@@ -35,6 +35,8 @@ _MAX_PHRASE_TOKENS = 8
 # Argument positions where a token the tagger missed (e.g. a rare name tagged ADV)
 # still stands for an entity.
 _ARGUMENT_DEPS = {"nsubj", "nsubjpass", "dobj", "pobj", "attr", "appos", "oprd"}
+#: Texts longer than this are parsed in pieces split at paragraph or sentence ends.
+MAX_PIECE_CHARS = 20_000
 _CITATION = re.compile(r"\[\d+\]")  # Wikipedia footnote markers such as "[1]"
 
 
@@ -68,13 +70,19 @@ class SpacyExtractor:
 
     def extract(self, docs: Sequence[Document]) -> list[Extraction]:
         """Extract every document; see :class:`~memory.extract.Extractor`."""
-        texts = [_CITATION.sub("", doc.text) for doc in docs]
-        parsed = self._nlp.pipe(texts, batch_size=self.batch_size)
-        out = []
-        for doc, spacy_doc in tqdm(zip(docs, parsed), total=len(docs), desc="extract",
-                                   unit="passage", disable=len(docs) < 50, leave=False):
-            out.append(self._extract_one(spacy_doc, doc.title))
-        return out
+        # Long texts are parsed in paragraph-aligned pieces (spaCy refuses texts over
+        # nlp.max_length and needs ~1 GB per 100k words); pieces of one document are merged.
+        pieces = [(i, piece) for i, doc in enumerate(docs)
+                  for piece in _split_long(_CITATION.sub("", doc.text), MAX_PIECE_CHARS)]
+        parsed = self._nlp.pipe((piece for _, piece in pieces), batch_size=self.batch_size)
+        entities: list[list[str]] = [[] for _ in docs]
+        triples: list[list[tuple[str, str, str]]] = [[] for _ in docs]
+        for (i, _), spacy_doc in tqdm(zip(pieces, parsed), total=len(pieces), desc="extract",
+                                      unit="passage", disable=len(pieces) < 50, leave=False):
+            found = self._extract_one(spacy_doc, docs[i].title)
+            entities[i] += found.entities
+            triples[i] += found.triples
+        return [Extraction.build(e, t) for e, t in zip(entities, triples)]
 
     def query_phrases(self, text: str) -> list[str]:
         """Named entities and noun phrases of a query (HippoRAG 1's query NER)."""
@@ -149,6 +157,26 @@ class _PhraseMap:
 
     def all_phrases(self) -> Iterable[str]:
         return set(self.by_token.values())
+
+
+def _split_long(text: str, limit: int) -> list[str]:
+    """Split text into pieces of at most ``limit`` characters at the latest break.
+
+    >>> _split_long("a. b. c.", 4)
+    ['a.', 'b.', 'c.']
+    """
+    pieces = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n"), window.rfind(". ") + 1)
+        if cut <= 0:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut].strip())
+        text = text[cut:]
+    pieces.append(text.strip())
+    return [p for p in pieces if p]
 
 
 def _after_last_break(tokens: list[Any]) -> list[Any]:
