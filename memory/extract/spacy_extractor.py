@@ -63,11 +63,6 @@ class SpacyExtractor:
         self.name = f"spacy:{model}:{version}:rules{RULES_VERSION}"
         self.batch_size = batch_size
 
-    @property
-    def nlp(self) -> Any:
-        """The spaCy pipeline (shared with query NER)."""
-        return self._nlp
-
     def extract(self, docs: Sequence[Document]) -> list[Extraction]:
         """Extract every document; see :class:`~memory.extract.Extractor`."""
         # Long texts are parsed in paragraph-aligned pieces (spaCy refuses texts over
