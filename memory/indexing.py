@@ -75,6 +75,7 @@ class Indexer:
     def ingest(self, docs: Sequence[Document], report: WriteReport) -> None:
         """Add, replace or skip each document."""
         to_add: list[Document] = []
+        replaced = 0
         for doc in docs:
             existing = self.db.document_row(doc.id or "")
             if existing is not None and existing[5] == doc.fingerprint:
@@ -82,13 +83,15 @@ class Indexer:
                 continue
             if existing is not None:
                 self.remove_document(existing[0], report)
-                report.documents_removed -= 1
-                report.documents_replaced += 1
+                replaced += 1
             to_add.append(doc)
         if to_add:
             extractions = extract_with_cache(self.db, self.extractor, to_add)
             self._add_documents(to_add, extractions, report)
-            report.documents_added += len(to_add) - report.documents_replaced
+        # A replacement is counted as such, not as a removal plus an addition.
+        report.documents_removed -= replaced
+        report.documents_replaced += replaced
+        report.documents_added += len(to_add) - replaced
         self.update_synonymy(report)
 
     def remove_document(self, key: int, report: WriteReport) -> None:

@@ -90,8 +90,9 @@ class VectorIndex:
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given ids."""
-        return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else \
-            np.zeros((0, self.dim), dtype=np.float32)
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     # -- persistence ----------------------------------------------------------------------
 
