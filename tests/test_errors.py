@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from memory import (
+    ConfigError,
     EmbeddingConfig,
     GraphConfig,
     IncompatibleStoreError,
@@ -15,6 +16,7 @@ from memory import (
     MemoryStore,
     MemoryStoreError,
     NotAStoreError,
+    RetrievalConfig,
     StoreConfig,
 )
 from memory.db import DB_FILENAME
@@ -127,3 +129,18 @@ def test_stored_config_round_trips(make_store, tmp_path):
     stored = json.loads(sqlite3.connect(tmp_path / "store" / DB_FILENAME).execute(
         "SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
     assert stored["graph"]["synonymy_top_k"] == 3
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("damping", 1.0, "damping"),
+    ("passage_node_weight", -0.1, "passage_node_weight"),
+    ("fact_top_k", 0, "fact_top_k"),
+    ("entity_link_weight", -1.0, "entity_link_weight"),
+    ("query_phrases", "some", "query_phrases"),
+    ("fact_filter", "llm", "fact_filter"),
+    ("fact_candidates", 2, "fact_candidates"),
+    ("hybrid_dense_lead", -1, "hybrid_dense_lead"),
+])
+def test_bad_retrieval_settings_are_named(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        RetrievalConfig(**{field: value})

@@ -11,7 +11,9 @@ from memory.documents import Document, coerce_documents
 from memory.extract import Extraction, OpenIEExtractor, load_openie_records, normalize_phrase
 
 from .conftest import SAMPLE
-from .test_shared_data import SHARED
+from eval.datasets import shared_data_dir
+
+SHARED = shared_data_dir()
 
 
 def test_spacy_relations_entities_and_pronouns(extractor):
@@ -103,3 +105,14 @@ def test_long_documents_are_parsed_in_pieces(extractor):
     extraction = extractor.extract([doc])[0]
     assert ("lakeview", "be town in", "norland") in extraction.triples
     assert ("marie curie", "bear in", "warsaw") in extraction.triples
+
+
+def test_named_query_phrases_drop_common_nouns(extractor):
+    question = "How many Publix stores are in the state where Hello Love's performer died?"
+    every = extractor.query_phrases(question)
+    named = extractor.query_phrases(question, named_only=True)
+    assert "Publix" in named and any(p.startswith("Hello Love") for p in named)
+    assert "state" in every and "performer" in every
+    assert "state" not in named and "performer" not in named
+    assert set(named) <= set(every)
+    assert extractor.query_phrases("what is a term for it?", named_only=True) == []

@@ -18,13 +18,14 @@ def bridge_store(make_store):
     return store
 
 
-@pytest.mark.parametrize("mode", ["hipporag", "hipporag1", "dense", "bm25"])
+@pytest.mark.parametrize("mode", ["hipporag", "hipporag1", "dense", "bm25", "hybrid"])
 def test_every_mode_ranks_the_directly_relevant_passage(bridge_store, mode):
     hits = bridge_store.retrieve(QUESTION, top_k=3, mode=mode)
     assert 1 <= len(hits) <= 3
     assert "alice" in [h.doc_id for h in hits[:2]]
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
-    assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))
+    if mode != "hybrid":  # hybrid mixes two kinds of scores; its order is the fusion's
+        assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))
     assert hits[0].text == bridge_store.get(hits[0].doc_id).text
     assert hits[0].mode == mode
 
@@ -67,6 +68,48 @@ def test_ablation_switches_change_the_walk(bridge_store):
         synonymy=False, node_specificity=False, passage_node_weight=0.0, damping=0.3))
     assert {h.doc_id for h in base} and {h.doc_id for h in plain}
     assert [round(h.score, 9) for h in base] != [round(h.score, 9) for h in plain]
+
+
+def _linked(store) -> list[str]:
+    """Reasons of the entity seeds of the store's last query."""
+    return [s.reason for s in store.last_query.seeds if s.node[0] == "entity"]
+
+
+def test_cross_encoder_keeps_only_the_relevant_linked_facts(bridge_store):
+    bridge_store.retrieve(QUESTION, top_k=6, config=RetrievalConfig(fact_filter="none"))
+    unfiltered = " ".join(_linked(bridge_store))
+    hits = bridge_store.retrieve(QUESTION, top_k=6)  # default: cross-encoder filter
+    filtered = " ".join(_linked(bridge_store))
+    assert "(alice varga, bear in, lakeview)" in filtered
+    for irrelevant in ("(harrow, have, famous school)", "(norland, be country in, europe)"):
+        assert irrelevant in unfiltered and irrelevant not in filtered
+    assert [h.doc_id for h in hits[:2]] == ["alice", "lakeview"]  # the bridge passage comes second
+
+
+def test_query_entities_are_linked_beside_facts(bridge_store):
+    bridge_store.retrieve(QUESTION, top_k=3)
+    reasons = _linked(bridge_store)
+    assert any("query phrase 'Alice Varga'" in r and "linked fact" in r for r in reasons)  # one seed per node
+    assert not any("'country'" in r for r in reasons)  # a common noun is not a named entity
+    bridge_store.retrieve(QUESTION, top_k=3, config=RetrievalConfig(query_phrases="all"))
+    assert any("query phrase 'country'" in r for r in _linked(bridge_store))
+    bridge_store.retrieve(QUESTION, top_k=3, config=RetrievalConfig(entity_link_weight=0.0))
+    assert not any("query phrase" in r for r in _linked(bridge_store))
+
+
+def test_hybrid_opens_with_the_best_dense_hit_then_follows_the_graph(bridge_store):
+    dense = [h.doc_id for h in bridge_store.retrieve("Which town has a famous school?", 6, "dense")]
+    graph = [h.doc_id for h in bridge_store.retrieve("Which town has a famous school?", 6, "hipporag")]
+    hybrid = bridge_store.retrieve("Which town has a famous school?", 6, "hybrid")
+    ids = [h.doc_id for h in hybrid]
+    assert ids[0] == dense[0]
+    assert ids[1:] == [d for d in graph if d != dense[0]][:5]
+    assert [h.rank for h in hybrid] == list(range(1, 7)) and {h.mode for h in hybrid} == {"hybrid"}
+    assert hybrid[0].explain().summary.startswith("hybrid: dense rank 1; cosine similarity")
+    assert hybrid[1].explain().summary.startswith("hybrid: hipporag rank")
+    lead2 = bridge_store.retrieve("Which town has a famous school?", 6, "hybrid",
+                                  RetrievalConfig(hybrid_dense_lead=2))
+    assert [h.doc_id for h in lead2[:2]] == dense[:2]
 
 
 def test_empty_store_returns_no_hits(make_store):

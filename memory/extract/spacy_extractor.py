@@ -79,11 +79,19 @@ class SpacyExtractor:
             triples[i] += found.triples
         return [Extraction.build(e, t) for e, t in zip(entities, triples)]
 
-    def query_phrases(self, text: str) -> list[str]:
-        """Named entities and noun phrases of a query (HippoRAG 1's query NER)."""
+    def query_phrases(self, text: str, named_only: bool = False) -> list[str]:
+        """Named entities and noun phrases of a query (HippoRAG 1's query NER).
+
+        With ``named_only``, only phrases that are named entities or contain a
+        proper noun ("Hello Love", not "the state").
+        """
         spacy_doc = self._nlp(text)
         phrases = _PhraseMap(spacy_doc)
-        return sorted(set(phrases.all_phrases()))
+        if not named_only:
+            return sorted(set(phrases.all_phrases()))
+        named = {phrase for i, phrase in phrases.by_token.items()
+                 if i in phrases.named_tokens or spacy_doc[i].pos_ == "PROPN"}
+        return sorted(named)
 
     def _extract_one(self, spacy_doc: Any, title: str) -> Extraction:
         phrases = _PhraseMap(spacy_doc)
@@ -115,6 +123,7 @@ class _PhraseMap:
 
     def __init__(self, spacy_doc: Any) -> None:
         self.by_token: dict[int, str] = {}
+        self.named_tokens: set[int] = set()
         for ent in spacy_doc.ents:
             if ent.label_ in _SKIP_LABELS:
                 continue
@@ -126,6 +135,7 @@ class _PhraseMap:
             text = spacy_doc[tokens[0].i : tokens[-1].i + 1].text
             for token in tokens:
                 self.by_token[token.i] = text
+                self.named_tokens.add(token.i)
         for chunk in spacy_doc.noun_chunks:
             tokens = [t for t in _after_last_break(list(chunk)) if t.i not in self.by_token]
             while tokens and (tokens[0].dep_ in _DROP_LEADING or tokens[0].pos_ in ("DET", "PRON")
