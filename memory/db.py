@@ -247,6 +247,13 @@ class Database:
         return {row[0]: (row[1], row[2], row[3]) for row in self.select_in(
             "SELECT key, subject, relation, object FROM facts WHERE key IN ({marks})", keys)}
 
+    def synonym_score(self, a: int, b: int) -> float | None:
+        """Cosine similarity of two entities that are synonyms (either direction), else None."""
+        row = self.conn.execute(
+            "SELECT max(score) FROM synonyms WHERE (source = ? AND target = ?) OR (source = ? AND target = ?)",
+            (a, b, b, a)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def facts_between(self, a: int, b: int) -> list[tuple[int, str, int, int]]:
         """Facts linking two entities either way: (subject, relation, object, support)."""
         return self.query(

@@ -263,7 +263,8 @@ class Retriever:
                 more = f" +{len(facts) - 1} more" if len(facts) > 1 else ""
                 return f"{arrow}; support {support}{more}"
         if "synonym" in kinds:
-            return f"synonym {kinds['synonym']:.3f}"
+            score = self.db.synonym_score(a[1], b[1])
+            return "synonym" if score is None else f"synonym, cosine {score:.3f}"
         if "mention" in kinds:
             return "mentioned in" if b[0] == "passage" else "mentions"
         return "/".join(sorted(kinds))

@@ -126,3 +126,18 @@ def test_empty_store_returns_no_hits(make_store):
 def test_bad_queries_raise_named_errors(bridge_store, query, kwargs, message):
     with pytest.raises(InvalidQueryError, match=message):
         bridge_store.retrieve(query, **kwargs)
+
+
+def test_synonym_edges_are_explained_by_their_cosine(make_store):
+    store = make_store()
+    store.ingest([
+        {"id": "t", "title": "Teutberga", "text": "Teutberga was a queen. She was a daughter of Bosonid Boso the Elder."},
+        {"id": "l", "title": "Lothair II", "text": "Lothair II married Teutberga, daughter of Boso the Elder."},
+        {"id": "x", "title": "Cats", "text": "Cats are small animals."},
+    ])
+    paths = [str(p) for h in store.retrieve("Whose daughter was Teutberga?", top_k=2) for p in h.explain().paths]
+    labels = [edge for p in paths for edge in p.split("--[")[1:] if edge.startswith("synonym")]
+    assert labels, paths
+    for label in labels:
+        cosine = float(label.split("cosine ")[1].split("]")[0])
+        assert 0.8 <= cosine <= 1.0  # the stored similarity, not the summed edge weight
