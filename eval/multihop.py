@@ -58,6 +58,8 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "no cross-encoder filter": ("hipporag", {"fact_filter": "none"}),
     "query-phrase links weight 1.0": ("hipporag", {"entity_link_weight": 1.0}),
     "entity linking only (hipporag1)": ("hipporag1", {}),
+    "no passage-title edges": ("hipporag", {"topic_edge_weight": 0.0}),
+    "passage-title edges weight 7 (x8)": ("hipporag", {"topic_edge_weight": 7.0}),
     "no synonymy edges": ("hipporag", {"synonymy": False}),
     "no node specificity": ("hipporag", {"node_specificity": False}),
     "damping 0.3": ("hipporag", {"damping": 0.3}),

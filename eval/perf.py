@@ -31,6 +31,7 @@ import numpy as np
 from memory import EmbeddingConfig, MemoryStore, StoreConfig
 from memory.embed import load_embedder
 from memory.extract import SpacyExtractor
+from memory.retrieval import edge_weights
 from graphs.retrieve import rank_passages
 
 from .datasets import DATASETS, load_dataset, load_named
@@ -63,7 +64,7 @@ def measure_indexing(store: MemoryStore, corpus: list[dict], batches: int) -> di
 def _igraph_prpack(store: MemoryStore) -> tuple[Any, float]:
     import igraph
 
-    matrix = store.derived.graph.matrix().matrix.tocoo()
+    matrix = store.derived.graph.matrix(edge_weights(store.config.retrieval)).matrix.tocoo()
     upper = matrix.row < matrix.col
     began = time.perf_counter()
     graph = igraph.Graph(n=matrix.shape[0], edges=list(zip(matrix.row[upper].tolist(),
@@ -98,7 +99,8 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
             if not retriever_seeds:
                 continue  # the query fell back to dense retrieval
             matrix, ours = rank_passages(store.derived.graph, retriever_seeds, config.damping,
-                                         tol=config.ppr_tol, max_iter=config.ppr_max_iter)
+                                         edge_weights(config), tol=config.ppr_tol,
+                                         max_iter=config.ppr_max_iter)
             reset = np.zeros(len(matrix.nodes))
             for seed in retriever_seeds:
                 reset[matrix.index[seed.node]] += seed.weight
@@ -118,8 +120,8 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
         "igraph_graph_build_seconds": round(igraph_build, 3),
         "max_abs_difference_vs_prpack": max(differences) if differences else None,
         "recall": {m: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for m, r in recall.items()},
-        "graph_nodes": int(store.derived.graph.matrix().matrix.shape[0]),
-        "graph_edges": int(store.derived.graph.matrix().matrix.nnz // 2),
+        "graph_nodes": int(store.derived.graph.matrix(edge_weights(config)).matrix.shape[0]),
+        "graph_edges": int(store.derived.graph.matrix(edge_weights(config)).matrix.nnz // 2),
     }
 
 

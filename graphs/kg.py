@@ -3,8 +3,10 @@
 Nodes are ``(kind, key)`` tuples with kind ``"entity"`` or ``"passage"`` and an
 integer key from the store. Edges are undirected and typed: ``"fact"`` (entity
 to entity, weight = number of supporting documents), ``"mention"`` (entity to
-passage) and ``"synonym"`` (entity to entity, weight = similarity). A pair may
-carry several kinds; the walk uses their sum.
+passage), ``"topic"`` (a passage to the entity its title names, on top of the
+mention edge) and ``"synonym"`` (entity to entity, weight = similarity). A pair
+may carry several kinds; the walk uses their sum, each kind scaled by the
+weights the caller passes to :meth:`KnowledgeGraph.matrix`.
 
 Edits are incremental (:meth:`KnowledgeGraph.replace_edges` rewrites only the
 edges of the nodes a change touched); the sparse matrix is rebuilt lazily, in
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import networkx as nx
 import numpy as np
@@ -27,7 +29,7 @@ __all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS"]
 
 Node = tuple[str, int]
 EdgeKind = str
-EDGE_KINDS = ("fact", "mention", "synonym")
+EDGE_KINDS = ("fact", "mention", "topic", "synonym")
 
 
 def _pair(a: Node, b: Node) -> tuple[Node, Node]:
@@ -158,9 +160,17 @@ class KnowledgeGraph:
             return len(self.neighbours(node))
         return sum(1 for other in self.neighbours(node) if kind in self._edges[_pair(node, other)])
 
-    def matrix(self, kinds: Iterable[EdgeKind] = EDGE_KINDS) -> GraphMatrix:
-        """The symmetric CSR adjacency using the given edge kinds (cached until an edit)."""
-        kinds_key = tuple(sorted(set(kinds)))
+    def matrix(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> GraphMatrix:
+        """The symmetric CSR adjacency (cached until an edit).
+
+        ``kinds`` names the edge kinds to use, or maps kinds to a multiplier of
+        their weights (a kind left out, or mapped to 0, is not walked).
+        """
+        scale = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
+        unknown = set(scale) - set(EDGE_KINDS)
+        if unknown:
+            raise ValueError(f"unknown edge kind(s) {sorted(unknown)}")
+        kinds_key = tuple(sorted((k, float(w)) for k, w in scale.items() if w))
         cached = self._cache.get(kinds_key)
         if cached is not None:
             return cached
@@ -168,7 +178,7 @@ class KnowledgeGraph:
         index = {node: i for i, node in enumerate(nodes)}
         rows, cols, weights = [], [], []
         for (a, b), by_kind in self._edges.items():
-            weight = sum(w for k, w in by_kind.items() if k in kinds_key)
+            weight = sum(w * scale.get(k, 0.0) for k, w in by_kind.items())
             if weight > 0:
                 rows.append(index[a])
                 cols.append(index[b])

@@ -135,7 +135,7 @@ def rank_passages(
     graph: KnowledgeGraph,
     seeds: list[Seed],
     damping: float,
-    kinds: Iterable[str] = EDGE_KINDS,
+    kinds: Iterable[str] | Mapping[str, float] = EDGE_KINDS,
     tol: float = 1e-10,
     max_iter: int = 200,
 ) -> tuple[GraphMatrix, np.ndarray]:

@@ -238,6 +238,11 @@ class Database:
 
     # -- entities and facts -------------------------------------------------------------
 
+    def document_titles(self, keys: Iterable[int]) -> dict[int, str]:
+        """Map key -> title for the given document keys that have a title."""
+        return dict(self.select_in(
+            "SELECT key, title FROM documents WHERE key IN ({marks}) AND title != ''", keys))
+
     def entity_names(self, keys: Iterable[int]) -> dict[int, str]:
         """Map key -> normalised name for the given entity keys."""
         return dict(self.select_in("SELECT key, name FROM entities WHERE key IN ({marks})", keys))

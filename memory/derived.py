@@ -11,6 +11,7 @@ import numpy as np
 from graphs.kg import KnowledgeGraph, Node
 
 from .db import EMBEDDING_KINDS, Database
+from .extract.base import normalize_phrase
 from .vectors import VectorIndex
 
 __all__ = ["DerivedState"]
@@ -76,9 +77,18 @@ class DerivedState:
         self.graph.remove_nodes(removed)
         entity_keys, document_keys = list(entity_keys), list(document_keys)
         nodes: list[Node] = [("entity", k) for k in entity_keys] + [("passage", k) for k in document_keys]
-        edges = [((ka, a), (kb, b), kind, weight)
-                 for ka, a, kb, b, kind, weight in self.db.incident_edges(entity_keys, document_keys)]
+        rows = self.db.incident_edges(entity_keys, document_keys)
+        edges = [((ka, a), (kb, b), kind, weight) for ka, a, kb, b, kind, weight in rows]
+        mentions = [(a, b) for _, a, _, b, kind, _ in rows if kind == "mention"]
+        edges += [(("entity", e), ("passage", d), "topic", 1.0) for e, d in self._topics(mentions)]
         self.graph.replace_edges(nodes, edges)
+
+    def _topics(self, mentions: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The (entity, document) mentions where the entity is what the document's title names."""
+        titles = {key: normalize_phrase(title)
+                  for key, title in self.db.document_titles({d for _, d in mentions}).items()}
+        names = self.db.entity_names({e for e, d in mentions if d in titles})
+        return [(e, d) for e, d in mentions if d in titles and names.get(e) == titles[d]]
 
     def bm25(self) -> tuple[object, list[int]]:
         """A BM25 index over all passages (rebuilt when the store changed)."""

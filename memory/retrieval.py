@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from graphs.kg import EDGE_KINDS, GraphMatrix, Node
+from graphs.kg import GraphMatrix, Node
 from graphs.retrieve import (Seed, entity_seeds, fact_seeds, merge_seeds, passage_seeds, rank_passages,
                              strongest_paths)
 
@@ -22,7 +22,7 @@ from .errors import InvalidQueryError
 from .explain import Explanation, Hit, PathInfo, SeedInfo
 from .rerank import CrossEncoder
 
-__all__ = ["Retriever", "MODES", "QueryTrace", "fuse_rankings"]
+__all__ = ["Retriever", "MODES", "QueryTrace", "edge_weights", "fuse_rankings"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,16 @@ def _min_max(scores: np.ndarray) -> np.ndarray:
     scores = scores.astype(np.float64)
     span = scores.max() - scores.min()
     return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+
+
+def edge_weights(config: RetrievalConfig) -> dict[str, float]:
+    """Multiplier per edge kind for the walk, from the retrieval configuration.
+
+    >>> edge_weights(RetrievalConfig(synonymy=False, topic_edge_weight=2.0))
+    {'fact': 1.0, 'mention': 1.0, 'topic': 2.0, 'synonym': 0.0}
+    """
+    return {"fact": 1.0, "mention": 1.0, "topic": config.topic_edge_weight,
+            "synonym": 1.0 if config.synonymy else 0.0}
 
 
 def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int, top_k: int) -> list[Hit]:
@@ -212,8 +222,7 @@ class Retriever:
             return self._dense(query_vector, top_k)
         self.trace.seeds = seeds
         started = time.perf_counter()
-        kinds = EDGE_KINDS if config.synonymy else tuple(k for k in EDGE_KINDS if k != "synonym")
-        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, kinds,
+        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, edge_weights(config),
                                        tol=config.ppr_tol, max_iter=config.ppr_max_iter)
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
@@ -265,6 +274,8 @@ class Retriever:
         if "synonym" in kinds:
             score = self.db.synonym_score(a[1], b[1])
             return "synonym" if score is None else f"synonym, cosine {score:.3f}"
+        if "topic" in kinds:
+            return "title of" if b[0] == "passage" else "titled"
         if "mention" in kinds:
             return "mentioned in" if b[0] == "passage" else "mentions"
         return "/".join(sorted(kinds))

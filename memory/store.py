@@ -265,11 +265,7 @@ class MemoryStore:
             "documents": self.db.count("documents"),
             "entities": self.db.count("entities"),
             "facts": self.db.count("facts"),
-            "edges": {
-                "fact": graph_edges["fact"],
-                "mention": graph_edges["mention"],
-                "synonym": graph_edges["synonym"],
-            },
+            "edges": graph_edges,
             "fact_sources": self.db.count("fact_sources"),
             "synonym_lists": self.db.count("synonyms"),
             "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),

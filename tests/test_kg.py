@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from graphs.kg import KnowledgeGraph
 
@@ -41,15 +42,23 @@ def test_replace_edges_equals_rebuild():
 def test_matrix_is_symmetric_and_filters_kinds():
     graph = KnowledgeGraph()
     e1, e2, p = ("entity", 1), ("entity", 2), ("passage", 1)
-    graph.replace_edges([e1, e2, p], [(e1, e2, "fact", 2.0), (e1, e2, "synonym", 0.9), (e1, p, "mention", 1.0)])
+    graph.replace_edges([e1, e2, p], [(e1, e2, "fact", 2.0), (e1, e2, "synonym", 0.9), (e1, p, "mention", 1.0),
+                                      (e1, p, "topic", 1.0)])
     full = graph.matrix().matrix
     assert (full != full.T).nnz == 0
     assert full[graph.matrix().index[e1], graph.matrix().index[e2]] == 2.9
+    assert full[graph.matrix().index[e1], graph.matrix().index[p]] == 2.0
     no_synonyms = graph.matrix(["fact", "mention"])
     assert no_synonyms.matrix[no_synonyms.index[e1], no_synonyms.index[e2]] == 2.0
-    assert graph.edge_counts() == {"fact": 1, "mention": 1, "synonym": 1}
+    assert no_synonyms.matrix[no_synonyms.index[e1], no_synonyms.index[p]] == 1.0
+    scaled = graph.matrix({"fact": 1.0, "mention": 1.0, "topic": 3.0, "synonym": 0.0})
+    assert scaled.matrix[scaled.index[e1], scaled.index[p]] == 4.0
+    assert scaled.matrix[scaled.index[e1], scaled.index[e2]] == 2.0
+    with pytest.raises(ValueError, match="unknown edge kind"):
+        graph.matrix(["fact", "hyperlink"])
+    assert graph.edge_counts() == {"fact": 1, "mention": 1, "topic": 1, "synonym": 1}
     graph.remove_nodes([e2])
-    assert graph.edge_counts() == {"fact": 0, "mention": 1, "synonym": 0}
+    assert graph.edge_counts() == {"fact": 0, "mention": 1, "topic": 1, "synonym": 0}
 
 
 def test_to_networkx_keeps_kinds_and_labels():

@@ -141,3 +141,18 @@ def test_synonym_edges_are_explained_by_their_cosine(make_store):
     for label in labels:
         cosine = float(label.split("cosine ")[1].split("]")[0])
         assert 0.8 <= cosine <= 1.0  # the stored similarity, not the summed edge weight
+
+
+def test_passages_are_tied_to_the_entity_their_title_names(bridge_store):
+    graph = bridge_store.derived.graph
+    names = {name: key for key, name in bridge_store.db.query("SELECT key, name FROM entities")}
+    docs = {doc_id: key for key, doc_id in bridge_store.db.query("SELECT key, id FROM documents")}
+    lakeview = ("passage", docs["lakeview"])
+    assert graph.edge_kinds(("entity", names["lakeview"]), lakeview) == {"mention": 1.0, "topic": 1.0}
+    assert graph.edge_kinds(("entity", names["norland"]), lakeview) == {"mention": 1.0}
+    assert bridge_store.stats()["edges"]["topic"] == len(BRIDGE_CORPUS)
+    hits = bridge_store.retrieve(QUESTION, top_k=3)
+    lakeview_hit = next(h for h in hits if h.doc_id == "lakeview")
+    assert any("title of" in p.edges for p in lakeview_hit.explain().paths)
+    untied = bridge_store.retrieve(QUESTION, top_k=3, config=RetrievalConfig(topic_edge_weight=0.0))
+    assert [round(h.score, 9) for h in hits] != [round(h.score, 9) for h in untied]
