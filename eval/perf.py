@@ -129,7 +129,7 @@ def markdown(result: dict[str, Any]) -> str:
     """A markdown summary of a result."""
     idx, q = result["indexing"], result["queries"]
     lines = [
-        f"## eval.perf: {result['corpus']} ({idx['passages']} passages, embedder {result['embedder']})",
+        f"## eval.perf: {result['dataset']} ({idx['passages']} passages, embedder {result['embedder']})",
         "",
         "| indexing | value |", "|---|---|",
         f"| throughput | {idx['passages_per_second']} passages/s ({idx['total_seconds']} s) |",
