@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--store", type=Path, default=None,
                       help="keep the demo store here (default: a temporary directory)")
     demo.add_argument("--questions", type=int, default=3, metavar="N",
-                      help="questions to answer (default 3)")
+                      help="questions to show in full (default 3); recall is over all 12")
     demo.add_argument("--top-k", type=int, default=5, metavar="N", help="hits per question")
     demo.set_defaults(func=_cmd_demo)
     return parser

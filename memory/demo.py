@@ -38,13 +38,14 @@ def _explain_later_hop(store: MemoryStore, question: str, gold_hits: list) -> No
 def run_demo(store_path: Path, questions: int = 3, top_k: int = 5) -> int:
     """Build a store from the sample corpus and print hits for a few questions.
 
-    Prints, for each question, the hipporag and dense top-k (gold passages
-    marked), and the explanation of the supporting passage hipporag found that
-    is least similar to the question (usually the later hop).
+    Prints, for the first ``questions`` questions, the hipporag and dense top-k
+    (gold passages marked) and the explanation of the supporting passage
+    hipporag found that is least similar to the question (usually the later
+    hop); then Recall@k of both over every question of the sample.
     """
     folder = sample_dir()
     corpus = json.loads((folder / "corpus.json").read_text(encoding="utf-8"))
-    items = json.loads((folder / "questions.json").read_text(encoding="utf-8"))[:questions]
+    items = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
     docs = [{"id": f"musique-{i}", "title": d["title"], "text": d["text"]} for i, d in enumerate(corpus)]
     by_content = {(d["title"], d["text"]): d["id"] for d in docs}
     recall = {"hipporag": 0.0, "dense": 0.0}
@@ -55,23 +56,29 @@ def run_demo(store_path: Path, questions: int = 3, top_k: int = 5) -> int:
         stats = store.stats()
         print(f"{stats['documents']} passages, {stats['entities']} entities, {stats['facts']} facts, "
               f"edges {stats['edges']}\n")
-        for item in items:
+        for number, item in enumerate(items):
+            shown = number < questions
             gold = {by_content[(p["title"], p["paragraph_text"])]
                     for p in item["paragraphs"] if p["is_supporting"]}
-            print("=" * 100)
-            print(f"Q: {item['question']}   (answer: {item['answer']})")
+            if shown:
+                print("=" * 100)
+                print(f"Q: {item['question']}   (answer: {item['answer']})")
             for mode in ("hipporag", "dense"):
                 hits = store.retrieve(item["question"], top_k=top_k, mode=mode)
                 found = len(gold & {h.doc_id for h in hits})
                 recall[mode] += found / len(gold)
+                if not shown:
+                    continue
                 print(f"\n  {mode}: {found}/{len(gold)} supporting passages in the top {top_k}")
                 for hit in hits:
                     mark = "*" if hit.doc_id in gold else " "
                     print(f"   {mark} {hit.rank}. [{hit.title}] {hit.text[:90]}...")
                 if mode == "hipporag":
                     _explain_later_hop(store, item["question"], [h for h in hits if h.doc_id in gold])
-            print()
+            if shown:
+                print()
     n = max(1, len(items))
-    print(f"Recall@{top_k} over {len(items)} questions: hipporag {recall['hipporag'] / n:.2f}, "
-          f"dense {recall['dense'] / n:.2f}   (* = supporting passage)")
+    print(f"Recall@{top_k} over all {len(items)} sample questions: hipporag {recall['hipporag'] / n:.2f}, "
+          f"dense {recall['dense'] / n:.2f}   (* = supporting passage; python -m eval.multihop for "
+          "the full benchmark)")
     return 0
