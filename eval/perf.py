@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from graphs.retrieve import rank_passages
 from memory import EmbeddingConfig, MemoryStore, StoreConfig
 from memory.embed import load_embedder
 from memory.extract import SpacyExtractor
 from memory.retrieval import edge_weights
-from graphs.retrieve import rank_passages
 
 from .datasets import DATASETS, load_dataset, load_named
 from .metrics import percentile, recall_at_k

@@ -11,8 +11,15 @@ from typing import Callable
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
-from graphs.retrieve import (Seed, entity_seeds, fact_seeds, merge_seeds, passage_seeds, rank_passages,
-                             strongest_paths)
+from graphs.retrieve import (
+    Seed,
+    entity_seeds,
+    fact_seeds,
+    merge_seeds,
+    passage_seeds,
+    rank_passages,
+    strongest_paths,
+)
 
 from .config import RetrievalConfig
 from .db import Database

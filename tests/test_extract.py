@@ -6,12 +6,17 @@ import json
 
 import pytest
 
+from eval.datasets import shared_data_dir
 from memory import ExtractionError
 from memory.documents import Document, coerce_documents
-from memory.extract import Extraction, OpenIEExtractor, load_openie_records, normalize_phrase
+from memory.extract import (
+    Extraction,
+    OpenIEExtractor,
+    load_openie_records,
+    normalize_phrase,
+)
 
 from .conftest import SAMPLE
-from eval.datasets import shared_data_dir
 
 SHARED = shared_data_dir()
 
