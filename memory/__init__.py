@@ -13,6 +13,7 @@ from .errors import (
     UnknownDocumentError,
 )
 from .explain import Explanation, Hit
+from .forget import ForgetReport
 from .store import MemoryStore, StoredDocument
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "Explanation",
     "ExtractionConfig",
     "ExtractionError",
+    "ForgetReport",
     "GraphConfig",
     "Hit",
     "IncompatibleStoreError",

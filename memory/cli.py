@@ -12,9 +12,12 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
+from .check import check_store
+from .db import DB_FILENAME
 from .demo import run_demo
 from .documents import coerce_documents
-from .errors import InvalidDocumentError, MemoryStoreError
+from .dump import dump_lines
+from .errors import InvalidDocumentError, MemoryStoreError, NotAStoreError
 from .extract import OpenIEExtractor
 from .retrieval import MODES
 from .store import MemoryStore
@@ -63,7 +66,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    with MemoryStore(args.store) as store:
+    with _existing(args.store) as store:
         hits = store.retrieve(args.text, top_k=args.top_k, mode=args.mode)
         if args.json:
             print(json.dumps([hit.to_dict(explain=args.explain) for hit in hits], indent=2,
@@ -81,7 +84,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    with MemoryStore(args.store) as store:
+    with _existing(args.store) as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -98,6 +101,44 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="memory-demo-") as tmp:
             return run_demo(Path(tmp) / "store", questions=args.questions, top_k=args.top_k)
     return run_demo(args.store, questions=args.questions, top_k=args.top_k)
+
+
+def _existing(path: Path) -> MemoryStore:
+    if not (path / DB_FILENAME).is_file():
+        raise NotAStoreError(f"{path} is not a store (no {DB_FILENAME})")
+    return MemoryStore(path)
+
+
+def _cmd_forget(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        report = store.forget(ids=args.doc)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"forgot {len(report.documents)} document(s); removed {report.removed}; "
+              f"kept (other sources) {report.kept}; recomputed {report.recomputed}; "
+              f"cached extractions purged {report.extraction_cache_purged}")
+    return 0
+
+
+def _cmd_dump(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        lines = list(dump_lines(store))
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        problems = check_store(store)
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"{args.store}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 0 if not problems else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("text", help="the question")
     query.add_argument("--top-k", type=int, default=5, metavar="N", help="number of hits (default 5)")
     query.add_argument("--mode", choices=MODES, default="hipporag",
-                       help="hipporag (fact linking + PPR, default), hipporag1 (entity linking + "
-                            "PPR), dense (embeddings), bm25 (lexical)")
+                       help="hipporag (fact and entity linking + PPR, default), hipporag1 (entity "
+                            "linking + PPR), hybrid (best dense hit, then hipporag), dense "
+                            "(embeddings), bm25 (lexical)")
     query.add_argument("--json", action="store_true", help="print JSON")
     query.add_argument("--explain", action="store_true",
                        help="show the seed nodes and graph paths behind each hit")
@@ -154,6 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
                       help="questions to show in full (default 3); recall is over all 12")
     demo.add_argument("--top-k", type=int, default=5, metavar="N", help="hits per question")
     demo.set_defaults(func=_cmd_demo)
+
+    forget = sub.add_parser(
+        "forget", help="remove documents and everything derived only from them",
+        description="Forget documents in one transaction: their passages, the facts and entities "
+                    "only they supported, their vectors, synonymy edges and cached extractions. "
+                    "Facts and entities other documents still support stay, with lower weight.")
+    forget.add_argument("--store", required=True, type=Path, help="store directory")
+    forget.add_argument("--doc", required=True, action="append", metavar="ID",
+                        help="document id to forget (repeatable)")
+    forget.add_argument("--json", action="store_true", help="print the report as JSON")
+    forget.set_defaults(func=_cmd_forget)
+
+    dump = sub.add_parser(
+        "dump", help="write a canonical, content-keyed dump (sorted JSON lines)",
+        description="Documents, entities, mentions, facts with their supporting documents, synonymy "
+                    "edges and vector digests, keyed by content, so two stores can be diffed.")
+    dump.add_argument("--store", required=True, type=Path, help="store directory")
+    dump.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+    dump.set_defaults(func=_cmd_dump)
+
+    check = sub.add_parser(
+        "check", help="check a store's integrity (exit status 1 on a problem)",
+        description="SQLite integrity, dangling or unsupported rows, embeddings, faiss indexes.")
+    check.add_argument("--store", required=True, type=Path, help="store directory")
+    check.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -53,17 +53,35 @@ class WriteReport:
     new_entities: set[int] = field(default_factory=set)
     removed_entities: set[int] = field(default_factory=set)
     stale_synonym_sources: set[int] = field(default_factory=set)
+    #: Facts and entities that lost a supporting document (forgotten or replaced).
+    weakened_facts: set[int] = field(default_factory=set)
+    weakened_entities: set[int] = field(default_factory=set)
+    removed_facts: set[int] = field(default_factory=set)
+    extraction_cache_purged: int = 0
+
+    @property
+    def facts_kept(self) -> int:
+        """Facts that lost a source but stay, supported by other documents."""
+        return len(self.weakened_facts - self.removed_facts)
+
+    @property
+    def entities_kept(self) -> int:
+        """Entities that lost a mention but stay, mentioned by other documents."""
+        return len(self.weakened_entities - self.removed_entities)
 
     def counts(self) -> dict[str, int]:
         """The numeric fields (for the audit log)."""
-        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
+        counts = {k: v for k, v in vars(self).items() if isinstance(v, int)}
+        if self.weakened_facts or self.weakened_entities:
+            counts.update(facts_kept=self.facts_kept, entities_kept=self.entities_kept)
+        return counts
 
 
 class Indexer:
     """Applies document additions and removals to the database and derived indexes."""
 
-    def __init__(self, db: Database, derived: DerivedState, embedder: Embedder,
-                 extractor: Extractor, graph_config: GraphConfig) -> None:
+    def __init__(self, db: Database, derived: DerivedState, embedder: Embedder | None,
+                 extractor: Extractor | None, graph_config: GraphConfig) -> None:
         self.db = db
         self.derived = derived
         self.embedder = embedder
@@ -86,6 +104,8 @@ class Indexer:
                 replaced += 1
             to_add.append(doc)
         if to_add:
+            if self.extractor is None or self.embedder is None:
+                raise TypeError("ingesting needs an extractor and an embedder")
             extractions = extract_with_cache(self.db, self.extractor, to_add)
             self._add_documents(to_add, extractions, report)
         # A replacement is counted as such, not as a removal plus an addition.
@@ -93,6 +113,21 @@ class Indexer:
         report.documents_replaced += replaced
         report.documents_added += len(to_add) - replaced
         self.update_synonymy(report)
+
+    def forget(self, keys: Sequence[int], report: WriteReport) -> None:
+        """Remove documents and whatever only they supported, then purge their cached extractions."""
+        extraction_keys = {r[0] for r in self.db.select_in(
+            "SELECT extraction_key FROM documents WHERE key IN ({marks})", keys)}
+        for key in keys:
+            self.remove_document(key, report)
+        self.update_synonymy(report)
+        still_used = {r[0] for r in self.db.select_in(
+            "SELECT extraction_key FROM documents WHERE extraction_key IN ({marks})", extraction_keys)}
+        purged = sorted(extraction_keys - still_used)
+        before = self.db.conn.total_changes
+        self.db.conn.executemany("DELETE FROM extraction_cache WHERE extraction_key = ?",
+                                 [(k,) for k in purged])
+        report.extraction_cache_purged += self.db.conn.total_changes - before
 
     def remove_document(self, key: int, report: WriteReport) -> None:
         """Remove one document and whatever only it supported (no synonymy update yet)."""
@@ -114,6 +149,9 @@ class Indexer:
         self.derived.vectors["document"].remove([key])
         report.documents_removed += 1
         report.facts_removed += len(orphan_facts)
+        report.weakened_facts.update(facts)
+        report.removed_facts.update(orphan_facts)
+        report.weakened_entities.update(entities)
         report.touched_entities.update(entities)
         report.removed_nodes.add(("passage", key))
 

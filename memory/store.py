@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import networkx as nx
 
@@ -18,6 +18,7 @@ from .embed import Embedder, load_embedder
 from .errors import IncompatibleStoreError, NotAStoreError, UnknownDocumentError
 from .explain import Hit
 from .extract import Extractor, SpacyExtractor
+from .forget import ForgetReport, forget_targets
 from .indexing import Indexer, WriteReport, utc_now
 from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
@@ -199,6 +200,59 @@ class MemoryStore:
                                   report.touched_documents, report.removed_nodes)
         logger.info("ingest: %s", report.counts())
         return [d.id or "" for d in documents]
+
+    def forget(self, doc_id: str | None = None, *, ids: Sequence[str] | None = None) -> ForgetReport:
+        """Remove documents and everything derived only from them, in one transaction.
+
+        Every fact and entity loses the forgotten documents from its support;
+        what reaches zero is deleted (rows, vectors, graph nodes, synonymy
+        edges), what remains keeps a decremented weight; synonym lists that held
+        a removed entity are recomputed; cached extractions of the forgotten
+        text are purged. The audit log records counts and a hash of the ids.
+
+        Parameters
+        ----------
+        doc_id : str, optional
+            One document id.
+        ids : list of str, optional
+            Several ids, forgotten together (all or none).
+
+        Returns
+        -------
+        ForgetReport
+            What was removed, kept and recomputed.
+
+        Raises
+        ------
+        UnknownDocumentError
+            If an id is not stored; nothing is changed.
+        InvalidQueryError
+            On malformed arguments; nothing is changed.
+        """
+        self._check_open()
+        targets = forget_targets(doc_id, ids)
+        rows = {target: self.db.document_row(target) for target in targets}
+        unknown = [target for target, row in rows.items() if row is None]
+        if unknown:
+            raise UnknownDocumentError(f"no document with id {', '.join(map(repr, unknown))}; "
+                                       "nothing was forgotten")
+        derived = self.derived
+        indexer = Indexer(self.db, derived, self._embedder, self._extractor, self.config.graph)
+        report = WriteReport()
+        try:
+            with self.db.transaction():
+                indexer.forget([rows[t][0] for t in targets], report)
+                self.db.bump_generation()
+                self.db.audit(utc_now(), "forget", content_hash(*sorted(targets)), report.counts())
+        except BaseException:
+            derived.load()
+            raise
+        derived.save()
+        derived.refresh_graph(report.touched_entities - report.removed_entities,
+                              report.touched_documents, report.removed_nodes)
+        result = ForgetReport.from_write(targets, report)
+        logger.info("forget: %s", result.to_dict())
+        return result
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from memory import (
 )
 from memory.db import DB_FILENAME
 
-from .canonical import canonical_dump
+from memory.dump import canonical_dump
 from .conftest import BRIDGE_CORPUS
 
 

@@ -9,7 +9,7 @@ import pytest
 from memory import Document, MemoryStore, UnknownDocumentError
 from memory.extract import Extraction
 
-from .canonical import canonical_dump
+from memory.dump import canonical_dump
 from .conftest import BRIDGE_CORPUS
 
 

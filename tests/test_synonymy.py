@@ -7,7 +7,7 @@ import numpy as np
 from memory import GraphConfig, StoreConfig
 from graphs.synonymy import eligible_for_synonymy
 
-from .canonical import canonical_dump
+from memory.dump import canonical_dump
 
 
 def _brute_force(store, threshold: float, top_k: int) -> dict:

@@ -1,0 +1,85 @@
+"""A canonical, content-keyed dump of a store, for diffing two stores.
+
+Database keys differ between stores built in different orders; the dump keys
+everything by content instead (document ids, entity names, fact triples), so
+two stores holding the same knowledge dump identically. Vectors appear as the
+SHA-256 of their float32 bytes, both as stored in SQLite and as held in faiss.
+``python -m memory dump --store DIR`` writes it as sorted JSON lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterator
+
+__all__ = ["canonical_dump", "dump_lines"]
+
+
+def _digest(vector: Any) -> str:
+    return hashlib.sha256(vector.tobytes()).hexdigest()
+
+
+def canonical_dump(store: Any) -> dict[str, Any]:
+    """Documents, entities, mentions, facts with support, synonyms and vector digests.
+
+    Parameters
+    ----------
+    store : MemoryStore
+        An open store.
+
+    Returns
+    -------
+    dict
+        Sections ``documents`` (``[id, title, text, metadata]``), ``entities``
+        (names), ``mentions`` (name -> document ids), ``facts`` ("subject |
+        relation | object" -> supporting document ids; the weight is their
+        number), ``synonyms`` (``[source, target, score]``), ``vectors`` and
+        ``index_vectors`` ("kind:key" -> SHA-256, from SQLite and from faiss).
+    """
+    db = store.db
+    names = dict(db.query("SELECT key, name FROM entities"))
+    ids = dict(db.query("SELECT key, id FROM documents"))
+    triples: dict[int, str] = {}
+    facts: dict[str, list[str]] = {}
+    for key, subject, relation, obj in db.query("SELECT key, subject, relation, object FROM facts"):
+        triples[key] = f"{names[subject]} | {relation} | {names[obj]}"
+        facts[triples[key]] = []
+    for fact, document in db.query("SELECT fact, document FROM fact_sources"):
+        facts[triples[fact]].append(ids[document])
+    mentions: dict[str, list[str]] = {}
+    for entity, document in db.query("SELECT entity, document FROM mentions"):
+        mentions.setdefault(names[entity], []).append(ids[document])
+    labels = {"document": ids, "entity": names, "fact": triples}
+    vectors: dict[str, str] = {}
+    index_vectors: dict[str, str] = {}
+    for kind, label in labels.items():
+        keys, matrix = db.get_vectors(kind)
+        for key, row in zip(keys.tolist(), matrix):
+            vectors[f"{kind}:{label[key]}"] = _digest(row)
+        index = store.derived.vectors[kind]
+        held = index.ids().tolist()
+        for key, row in zip(held, index.reconstruct(held) if held else []):
+            index_vectors[f"{kind}:{label.get(key, f'#{key} (no row)')}"] = _digest(row)
+    return {
+        "documents": sorted([list(row) for row in db.query("SELECT id, title, text, metadata FROM documents")]),
+        "entities": sorted(names.values()),
+        "mentions": {name: sorted(docs) for name, docs in sorted(mentions.items())},
+        "facts": {triple: sorted(docs) for triple, docs in sorted(facts.items())},
+        "synonyms": sorted([names[s], names[t], score]
+                           for s, t, score in db.query("SELECT source, target, score FROM synonyms")),
+        "vectors": dict(sorted(vectors.items())),
+        "index_vectors": dict(sorted(index_vectors.items())),
+    }
+
+
+def dump_lines(store: Any) -> Iterator[str]:
+    """The dump as sorted JSON lines: ``{"section": ..., "key": ..., "value": ...}``."""
+    lines = []
+    for section, content in canonical_dump(store).items():
+        items = content.items() if isinstance(content, dict) else ((None, value) for value in content)
+        for key, value in items:
+            record = {"section": section, "value": value} if key is None else \
+                {"section": section, "key": key, "value": value}
+            lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False))
+    yield from sorted(lines)

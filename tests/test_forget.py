@@ -1,0 +1,213 @@
+"""Forgetting: provenance, exactness against a store that never saw the document, no residue, audit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memory import (
+    GraphConfig,
+    InvalidQueryError,
+    MemoryStore,
+    StoreConfig,
+    UnknownDocumentError,
+)
+from memory.cli import main
+from memory.db import DB_FILENAME
+from memory.documents import content_hash
+from memory.dump import canonical_dump, dump_lines
+
+from .conftest import BRIDGE_CORPUS
+
+CANARY = "Zorvexquil"
+
+
+def _facts(store: MemoryStore) -> dict[str, list[str]]:
+    return canonical_dump(store)["facts"]
+
+
+def test_forget_decrements_shared_support_and_removes_what_reaches_zero(make_store):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS + [
+        {"id": "alice2", "title": "Varga biography", "text": "Alice Varga was born in Lakeview. She studied in Harrow."},
+    ])
+    shared = "alice varga | bear in | lakeview"
+    assert _facts(store)[shared] == ["alice", "alice2"]
+    only_alice2 = "alice varga | study in | harrow"
+    assert _facts(store)[only_alice2] == ["alice2"]
+    report = store.forget("alice2")
+    facts = _facts(store)
+    assert facts[shared] == ["alice"]  # kept, weight 2 -> 1
+    assert only_alice2 not in facts
+    assert "varga biography" not in canonical_dump(store)["entities"]  # only alice2 named it
+    assert report.documents == ("alice2",)
+    assert report.removed["documents"] == 1 and report.removed["facts"] >= 1
+    assert report.kept["facts"] >= 1 and report.kept["entities"] >= 2  # alice varga, lakeview, harrow
+    assert store.derived.graph.edge_kinds(*_fact_nodes(store, "alice varga", "lakeview"))["fact"] == 1.0
+    with pytest.raises(UnknownDocumentError):
+        store.get("alice2")
+
+
+def _fact_nodes(store, subject, obj):
+    names = {name: key for key, name in store.db.query("SELECT key, name FROM entities")}
+    return ("entity", names[subject]), ("entity", names[obj])
+
+
+#: One synonym per entity, so removing an entity's nearest neighbour must promote the next one.
+ONE_SYNONYM = StoreConfig(graph=GraphConfig(synonymy_top_k=1))
+
+
+def test_forget_recomputes_synonym_lists_that_held_a_removed_entity(make_store):
+    docs = [{"id": "t", "title": "Teutberga", "text": "Teutberga was a daughter of Bosonid Boso the Elder."},
+            {"id": "l", "title": "Lothair II", "text": "Lothair II married a daughter of Boso the Elder."},
+            {"id": "y", "title": "Counts", "text": "Boso the Younger was a count."}]
+    store = make_store("a", ONE_SYNONYM)
+    store.ingest(docs)
+    lists = {s: t for s, t, _ in canonical_dump(store)["synonyms"]}
+    assert lists["boso the elder"] == "bosonid boso the elder"
+    report = store.forget("t")
+    after = canonical_dump(store)
+    lists = {s: t for s, t, _ in after["synonyms"]}
+    assert lists.get("boso the elder") not in (None, "bosonid boso the elder")  # recomputed, not pruned
+    assert report.recomputed["synonym_lists"] >= 1
+    fresh = make_store("b", ONE_SYNONYM)
+    fresh.ingest([d for d in docs if d["id"] != "t"])
+    assert after == canonical_dump(fresh)
+
+
+_SENTENCES = [
+    "Alice Varga was born in Lakeview.", "Lakeview is a town in Norland.", "Norland is a country in Europe.",
+    "Bob Mills was born in Harrow.", "Harrow is a town in London.", "Alice Varga studied chemistry in Paris.",
+    "Paris is the capital of France.", "The Brisk River flows through Lakeview.", "Bob Mills painted the Brisk River.",
+    f"{CANARY} Dale is a village near Harrow.", "Alice M. Varga wrote a book about Lakeview Town.",
+    "Bob J. Mills painted Lakeview Town.", "Norland Republic borders the Brisk River Valley.",
+]
+_document = st.lists(st.sampled_from(_SENTENCES), min_size=1, max_size=3, unique=True).map(" ".join)
+_corpus = st.lists(_document, min_size=1, max_size=3)
+
+
+def _docs(prefix: str, texts: list[str]) -> list[dict]:
+    return [{"id": f"{prefix}{i}", "text": text} for i, text in enumerate(texts)]
+
+
+def _build(path: Path, batches: list[list[dict]], forget: list[str], embedder, extractor) -> dict:
+    with MemoryStore(path, ONE_SYNONYM, embedder=embedder, extractor=extractor) as store:
+        for batch in batches:
+            if batch:
+                store.ingest(batch)
+        if forget:
+            store.forget(ids=forget)
+        return canonical_dump(store)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a1=_corpus, a2=st.lists(_document, max_size=2), b=_corpus)
+def test_forget_b_equals_never_ingesting_b(a1, a2, b, embedder, extractor):
+    """ingest A1, B, A2; forget B  ==  ingest A1, A2: documents, entities, facts with
+    support, synonymy edges and vectors (in SQLite and in faiss), compared by content."""
+    docs_a1, docs_a2, docs_b = _docs("a", a1), _docs("c", a2), _docs("b", b)
+    with tempfile.TemporaryDirectory() as tmp:
+        forgotten = _build(Path(tmp) / "x", [docs_a1, docs_b, docs_a2], [d["id"] for d in docs_b],
+                           embedder, extractor)
+        never = _build(Path(tmp) / "y", [docs_a1 + docs_a2], [], embedder, extractor)
+    for section in never:
+        assert forgotten[section] == never[section], section
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_no_residue_of_a_forgotten_canary(make_store, tmp_path):
+    store = make_store("canary")
+    secret = {"id": "secret", "title": f"{CANARY} Dale",
+              "text": f"{CANARY} Dale is a village near Harrow. The {CANARY} family founded it."}
+    store.ingest(BRIDGE_CORPUS + [secret])
+    needle = CANARY.encode()
+    assert _files_containing(store.path, needle), "the canary must be on disk before forgetting"
+    assert store.db.count("extraction_cache") == len(BRIDGE_CORPUS) + 1
+    report = store.forget("secret")
+    assert report.extraction_cache_purged == 1
+    # Ask about it without naming it (a query's own words are echoed in its explanation).
+    hits = [h for mode in ("hipporag", "hybrid", "dense", "bm25")
+            for h in store.retrieve("Which village near Harrow did a family found?", top_k=7, mode=mode)]
+    assert hits
+    for hit in hits:
+        shown = json.dumps(hit.to_dict(explain=True), ensure_ascii=False)
+        assert CANARY.lower() not in shown.lower()
+    store.close()
+    assert _files_containing(store.path, needle) == []
+    assert _files_containing(store.path, CANARY.lower().encode()) == []
+
+
+def test_forget_writes_an_audit_row_without_content(make_store):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS)
+    store.forget(ids=["harrow", "bob"])
+    at, action, target_hash, counts = store.db.query(
+        "SELECT at, action, target_hash, counts FROM audit ORDER BY seq DESC LIMIT 1")[0]
+    assert action == "forget" and target_hash == content_hash("bob", "harrow")
+    counts = json.loads(counts)
+    assert counts["documents_removed"] == 2 and "facts_removed" in counts
+    row = f"{at} {action} {target_hash} {json.dumps(counts)}".lower()
+    assert "harrow" not in row and "bob" not in row and "painter" not in row
+
+
+@pytest.mark.parametrize("args, kwargs, error", [
+    (("nope",), {}, UnknownDocumentError),
+    ((), {"ids": ["alice", "nope"]}, UnknownDocumentError),
+    ((), {}, InvalidQueryError),
+    (("alice",), {"ids": ["bob"]}, InvalidQueryError),
+    ((), {"ids": "alice"}, InvalidQueryError),
+    ((), {"ids": []}, InvalidQueryError),
+    ((), {"ids": ["alice", ""]}, InvalidQueryError),
+])
+def test_bad_forget_changes_nothing(make_store, args, kwargs, error):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS)
+    before = canonical_dump(store)
+    audit_rows = store.db.count("audit")
+    with pytest.raises(error):
+        store.forget(*args, **kwargs)
+    assert canonical_dump(store) == before
+    assert store.db.count("audit") == audit_rows
+
+
+def test_forget_dump_and_check_commands(make_store, tmp_path, capsys):
+    store = make_store("cli")
+    store.ingest(BRIDGE_CORPUS)
+    store.close()
+    path = tmp_path / "cli"
+    assert main(["check", "--store", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["forget", "--store", str(path), "--doc", "harrow", "--doc", "bob", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == ["harrow", "bob"] and report["removed"]["documents"] == 2
+    assert main(["forget", "--store", str(path), "--doc", "harrow"]) == 2
+    assert "no document with id 'harrow'" in capsys.readouterr().err
+    assert main(["dump", "--store", str(path), "--out", str(tmp_path / "a.jsonl")]) == 0
+    fresh = make_store("fresh")
+    fresh.ingest([d for d in BRIDGE_CORPUS if d["id"] not in ("harrow", "bob")])
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    assert lines == list(dump_lines(fresh)) and lines == sorted(lines)
+    assert {json.loads(line)["section"] for line in lines} >= {"documents", "entities", "facts", "vectors"}
+    assert main(["check", "--store", str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "missing").exists()
+
+
+def test_check_finds_damage(make_store, tmp_path, capsys):
+    store = make_store("damaged")
+    store.ingest(BRIDGE_CORPUS)
+    store.close()
+    with sqlite3.connect(tmp_path / "damaged" / DB_FILENAME) as conn:
+        conn.execute("DELETE FROM embeddings WHERE kind = 'entity' AND key = (SELECT min(key) FROM entities)")
+        conn.execute("DELETE FROM fact_sources WHERE fact = (SELECT min(key) FROM facts)")
+    assert main(["check", "--store", str(tmp_path / "damaged")]) == 1
+    out = capsys.readouterr().out
+    assert "1 fact without a source" in out and "entity rows without an embedding" in out
