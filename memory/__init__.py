@@ -11,6 +11,7 @@ from .errors import (
     MemoryStoreError,
     NotAStoreError,
     UnknownDocumentError,
+    UnknownEntityError,
 )
 from .explain import Explanation, Hit
 from .forget import ForgetReport
@@ -38,4 +39,5 @@ __all__ = [
     "StoreConfig",
     "StoredDocument",
     "UnknownDocumentError",
+    "UnknownEntityError",
 ]

@@ -111,13 +111,21 @@ def _existing(path: Path) -> MemoryStore:
 
 def _cmd_forget(args: argparse.Namespace) -> int:
     with _existing(args.store) as store:
-        report = store.forget(ids=args.doc)
+        if args.entity is not None:
+            report = store.forget_entity(args.entity, cascade=args.cascade)
+        elif args.fact is not None:
+            report = store.forget_fact(*args.fact)
+        else:
+            report = store.forget(ids=args.doc)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(f"forgot {len(report.documents)} document(s); removed {report.removed}; "
-              f"kept (other sources) {report.kept}; recomputed {report.recomputed}; "
-              f"cached extractions purged {report.extraction_cache_purged}")
+        return 0
+    print(f"forgot {len(report.documents)} document(s); removed {report.removed}; "
+          f"kept (other sources) {report.kept}; recomputed {report.recomputed}; "
+          f"cached extractions purged {report.extraction_cache_purged}")
+    if report.stated_in:
+        print(f"still stated in the text of {len(report.stated_in)} passage(s): "
+              f"{', '.join(report.stated_in)}")
     return 0
 
 
@@ -203,8 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "only they supported, their vectors, synonymy edges and cached extractions. "
                     "Facts and entities other documents still support stay, with lower weight.")
     forget.add_argument("--store", required=True, type=Path, help="store directory")
-    forget.add_argument("--doc", required=True, action="append", metavar="ID",
-                        help="document id to forget (repeatable)")
+    target = forget.add_mutually_exclusive_group(required=True)
+    target.add_argument("--doc", action="append", metavar="ID",
+                        help="document id to forget (repeatable; all in one transaction)")
+    target.add_argument("--entity", metavar="NAME",
+                        help="forget an entity: its facts, mentions and synonymy edges")
+    target.add_argument("--fact", nargs=3, metavar=("SUBJECT", "RELATION", "OBJECT"),
+                        help="forget one fact wherever it came from (the passages stay)")
+    forget.add_argument("--cascade", action="store_true",
+                        help="with --entity: also forget every passage that mentions it")
     forget.add_argument("--json", action="store_true", help="print the report as JSON")
     forget.set_defaults(func=_cmd_forget)
 

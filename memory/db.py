@@ -23,7 +23,7 @@ __all__ = ["Database", "SCHEMA_VERSION", "DB_FILENAME"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILENAME = "memory.sqlite"
 _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 
@@ -91,7 +91,18 @@ CREATE TABLE audit (
     target_hash TEXT NOT NULL,
     counts TEXT NOT NULL
 );
+CREATE TABLE suppressed (
+    kind TEXT NOT NULL CHECK (kind IN ('entity', 'fact')),
+    digest TEXT NOT NULL,
+    PRIMARY KEY (kind, digest)
+) WITHOUT ROWID;
 """
+
+#: Statements that bring a store of the key's schema version to the next one.
+_MIGRATIONS = {
+    1: "CREATE TABLE suppressed (kind TEXT NOT NULL CHECK (kind IN ('entity', 'fact')), "
+       "digest TEXT NOT NULL, PRIMARY KEY (kind, digest)) WITHOUT ROWID",
+}
 
 EMBEDDING_KINDS = ("document", "entity", "fact")
 
@@ -143,6 +154,12 @@ class Database:
             version = self.get_meta("schema_version")
         except sqlite3.DatabaseError:
             version = None
+        while version is not None and version.isdigit() and int(version) in _MIGRATIONS:
+            with self.transaction():
+                self.conn.execute(_MIGRATIONS[int(version)])
+                version = str(int(version) + 1)
+                self.set_meta("schema_version", version)
+            logger.info("migrated %s to schema version %s", self.path, version)
         if version != str(SCHEMA_VERSION):
             self.conn.close()
             raise IncompatibleStoreError(
@@ -221,6 +238,16 @@ class Database:
             "INSERT INTO audit(at, action, target_hash, counts) VALUES (?, ?, ?, ?)",
             (at, action, target_hash, json.dumps(counts, sort_keys=True)),
         )
+
+    # -- suppressions (forgotten entities and facts must not come back) -----------------
+
+    def suppress(self, kind: str, digest: str) -> None:
+        """Record the digest of a forgotten entity or fact (never its name)."""
+        self.conn.execute("INSERT OR IGNORE INTO suppressed(kind, digest) VALUES (?, ?)", (kind, digest))
+
+    def suppressed(self, kind: str) -> set[str]:
+        """Digests of the suppressed entities or facts."""
+        return {r[0] for r in self.query("SELECT digest FROM suppressed WHERE kind = ?", (kind,))}
 
     # -- documents ----------------------------------------------------------------------
 
@@ -339,7 +366,7 @@ class Database:
 
 _TABLES = (
     "documents", "entities", "mentions", "facts", "fact_sources",
-    "synonyms", "embeddings", "extraction_cache", "audit",
+    "synonyms", "embeddings", "extraction_cache", "audit", "suppressed",
 )
 
 

@@ -42,6 +42,13 @@ class UnknownDocumentError(MemoryStoreError, KeyError):
         return str(self.args[0]) if self.args else "unknown document"
 
 
+class UnknownEntityError(MemoryStoreError, KeyError):
+    """No entity or fact with the given name is in the store."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown entity"
+
+
 class ConfigError(MemoryStoreError, ValueError):
     """A configuration value is invalid."""
 

@@ -29,6 +29,10 @@ class ForgetReport:
         ``synonym_lists`` recomputed because they held a removed entity.
     extraction_cache_purged : int
         Cached extractions deleted (no remaining document has that content).
+    stated_in : tuple of str
+        For ``forget_fact`` and ``forget_entity`` without cascade: the documents
+        that stay although their text still states what was forgotten (forget
+        them too if it must go from the text as well).
     """
 
     documents: tuple[str, ...]
@@ -36,9 +40,11 @@ class ForgetReport:
     kept: dict[str, int] = field(default_factory=dict)
     recomputed: dict[str, int] = field(default_factory=dict)
     extraction_cache_purged: int = 0
+    stated_in: tuple[str, ...] = ()
 
     @classmethod
-    def from_write(cls, documents: Sequence[str], report: WriteReport) -> "ForgetReport":
+    def from_write(cls, documents: Sequence[str], report: WriteReport,
+                   stated_in: Sequence[str] = ()) -> "ForgetReport":
         """Summarise the indexer's report of a forget."""
         return cls(
             documents=tuple(documents),
@@ -47,13 +53,14 @@ class ForgetReport:
             kept={"facts": report.facts_kept, "entities": report.entities_kept},
             recomputed={"synonym_lists": report.synonym_lists_recomputed},
             extraction_cache_purged=report.extraction_cache_purged,
+            stated_in=tuple(sorted(stated_in)),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"documents": list(self.documents), "removed": dict(self.removed), "kept": dict(self.kept),
                 "recomputed": dict(self.recomputed),
-                "extraction_cache_purged": self.extraction_cache_purged}
+                "extraction_cache_purged": self.extraction_cache_purged, "stated_in": list(self.stated_in)}
 
 
 def forget_targets(doc_id: Any, ids: Any) -> list[str]:

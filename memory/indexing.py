@@ -9,6 +9,7 @@ to and deletes only what reaches zero.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -24,9 +25,17 @@ from .documents import Document
 from .embed import Embedder
 from .extract import Extraction, Extractor, extract_with_cache
 
-__all__ = ["Indexer", "WriteReport", "utc_now"]
+__all__ = ["Indexer", "WriteReport", "suppression_digest", "utc_now"]
 
 logger = logging.getLogger(__name__)
+
+
+def suppression_digest(kind: str, *parts: str) -> str:
+    """The digest under which a forgotten entity name or fact triple is remembered.
+
+    Only the digest is stored, so the suppression list holds no forgotten text.
+    """
+    return hashlib.sha256("\x1f".join((kind, *parts)).encode("utf-8")).hexdigest()
 
 
 def utc_now() -> str:
@@ -106,7 +115,7 @@ class Indexer:
         if to_add:
             if self.extractor is None or self.embedder is None:
                 raise TypeError("ingesting needs an extractor and an embedder")
-            extractions = extract_with_cache(self.db, self.extractor, to_add)
+            extractions = self._without_suppressed(extract_with_cache(self.db, self.extractor, to_add))
             self._add_documents(to_add, extractions, report)
         # A replacement is counted as such, not as a removal plus an addition.
         report.documents_removed -= replaced
@@ -128,6 +137,43 @@ class Indexer:
         self.db.conn.executemany("DELETE FROM extraction_cache WHERE extraction_key = ?",
                                  [(k,) for k in purged])
         report.extraction_cache_purged += self.db.conn.total_changes - before
+
+    def forget_facts(self, keys: Sequence[int], report: WriteReport) -> set[int]:
+        """Delete facts wherever they came from and keep them from coming back.
+
+        Returns the keys of the documents that yielded them (their text still states them).
+        """
+        db = self.db
+        facts = db.facts_by_key(keys)
+        names = db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
+        sources = {r[0] for r in db.select_in("SELECT document FROM fact_sources WHERE fact IN ({marks})", keys)}
+        for key, (subject, relation, obj) in facts.items():
+            db.suppress("fact", suppression_digest("fact", names[subject], relation, names[obj]))
+            report.touched_entities.update((subject, obj))
+        db.conn.executemany("DELETE FROM fact_sources WHERE fact = ?", [(k,) for k in facts])
+        db.conn.executemany("DELETE FROM facts WHERE key = ?", [(k,) for k in facts])
+        db.delete_vectors("fact", list(facts))
+        self.derived.vectors["fact"].remove(list(facts))
+        report.facts_removed += len(facts)
+        report.removed_facts.update(facts)
+        return sources
+
+    def forget_entity(self, key: int, report: WriteReport) -> set[int]:
+        """Delete an entity, every fact naming it, its mentions and synonymy edges.
+
+        Returns the keys of the documents that mention it (they stay).
+        """
+        db = self.db
+        name = db.entity_names([key])[key]
+        facts = [r[0] for r in db.query("SELECT key FROM facts WHERE subject = ? OR object = ?", (key, key))]
+        self.forget_facts(facts, report)
+        db.suppress("entity", suppression_digest("entity", name))
+        documents = {r[0] for r in db.query("SELECT document FROM mentions WHERE entity = ?", (key,))}
+        db.conn.execute("DELETE FROM mentions WHERE entity = ?", (key,))
+        self._remove_entities([key], report)
+        report.touched_documents.update(documents)
+        self.update_synonymy(report)
+        return documents
 
     def remove_document(self, key: int, report: WriteReport) -> None:
         """Remove one document and whatever only it supported (no synonymy update yet)."""
@@ -185,6 +231,20 @@ class Indexer:
         report.synonym_lists_recomputed += len(ordered)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _without_suppressed(self, extractions: Sequence[Extraction]) -> list[Extraction]:
+        """Drop forgotten entities (and facts naming them) and forgotten facts."""
+        entities, facts = self.db.suppressed("entity"), self.db.suppressed("fact")
+        if not entities and not facts:
+            return list(extractions)
+        kept = []
+        for extraction in extractions:
+            names = [n for n in extraction.entities if suppression_digest("entity", n) not in entities]
+            allowed = set(names)
+            triples = [t for t in extraction.triples
+                       if t[0] in allowed and t[2] in allowed and suppression_digest("fact", *t) not in facts]
+            kept.append(Extraction(entities=tuple(names), triples=tuple(triples)))
+        return kept
 
     def _remove_entities(self, keys: list[int], report: WriteReport) -> None:
         if not keys:

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import networkx as nx
 
@@ -15,11 +15,12 @@ from .db import DB_FILENAME, Database
 from .derived import DerivedState
 from .documents import coerce_documents, content_hash
 from .embed import Embedder, load_embedder
-from .errors import IncompatibleStoreError, NotAStoreError, UnknownDocumentError
+from .errors import (IncompatibleStoreError, InvalidQueryError, NotAStoreError, UnknownDocumentError,
+                     UnknownEntityError)
 from .explain import Hit
-from .extract import Extractor, SpacyExtractor
+from .extract import Extractor, SpacyExtractor, normalize_phrase, normalize_relation
 from .forget import ForgetReport, forget_targets
-from .indexing import Indexer, WriteReport, utc_now
+from .indexing import Indexer, WriteReport, suppression_digest, utc_now
 from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
 
@@ -236,23 +237,119 @@ class MemoryStore:
         if unknown:
             raise UnknownDocumentError(f"no document with id {', '.join(map(repr, unknown))}; "
                                        "nothing was forgotten")
+        keys = [rows[t][0] for t in targets]
+        report, _ = self._forget_write("forget", content_hash(*sorted(targets)),
+                                       lambda indexer, report: indexer.forget(keys, report))
+        result = ForgetReport.from_write(targets, report)
+        logger.info("forget: %s", result.to_dict())
+        return result
+
+    def forget_entity(self, name: str, cascade: bool = False) -> ForgetReport:
+        """Forget an entity: its node, every fact naming it, its mentions and synonymy edges.
+
+        The entity is also kept from coming back when passages that name it are
+        indexed again (only a digest of its name is stored).
+
+        Parameters
+        ----------
+        name : str
+            The entity's name (normalised as at ingest: case and spacing do not matter).
+        cascade : bool
+            Also forget every passage that mentions it (target unlearning: everything
+            about a person goes).
+
+        Returns
+        -------
+        ForgetReport
+            ``documents`` lists the forgotten passages (cascade); ``stated_in`` the
+            passages that stay although they mention it (no cascade).
+
+        Raises
+        ------
+        UnknownEntityError
+            If no entity has that name; nothing is changed.
+        """
+        self._check_open()
+        key = self._entity_key(name)
+        mentioning = [r[0] for r in self.db.query(
+            "SELECT d.id FROM mentions m JOIN documents d ON d.key = m.document WHERE m.entity = ? "
+            "ORDER BY d.id", (key,))]
+
+        def body(indexer: Indexer, report: WriteReport) -> set[int]:
+            if not cascade:
+                return indexer.forget_entity(key, report)
+            indexer.forget([self.db.document_row(d)[0] for d in mentioning], report)
+            if self.db.entity_names([key]):  # still named by a fact of a remaining passage
+                indexer.forget_entity(key, report)
+            self.db.suppress("entity", suppression_digest("entity", normalize_phrase(name)))
+            return set()
+
+        report, _ = self._forget_write("forget_entity", content_hash("entity", normalize_phrase(name)), body)
+        result = ForgetReport.from_write(mentioning if cascade else (), report,
+                                         stated_in=() if cascade else mentioning)
+        logger.info("forget_entity: %s", result.to_dict())
+        return result
+
+    def forget_fact(self, subject: str, relation: str, object: str) -> ForgetReport:  # noqa: A002
+        """Forget a fact wherever it came from; the passages stay.
+
+        The fact is kept from coming back when its passages are indexed again
+        (only a digest is stored), and the report's ``stated_in`` lists the
+        passages whose text still states it, so the caller can forget them too.
+
+        Raises
+        ------
+        UnknownEntityError
+            If no such fact is stored; nothing is changed.
+        """
+        self._check_open()
+        triple = (normalize_phrase(subject), normalize_relation(relation), normalize_phrase(object))
+        keys = [r[0] for r in self.db.query(
+            "SELECT f.key FROM facts f JOIN entities s ON s.key = f.subject JOIN entities o ON o.key = f.object "
+            "WHERE s.name = ? AND f.relation = ? AND o.name = ?", triple)]
+        if not keys:
+            between = self.db.query(
+                "SELECT f.relation FROM facts f JOIN entities s ON s.key = f.subject "
+                "JOIN entities o ON o.key = f.object WHERE s.name = ? AND o.name = ?", (triple[0], triple[2]))
+            hint = (f"; stored relations between them: {', '.join(sorted({r[0] for r in between}))}"
+                    if between else "")
+            raise UnknownEntityError(f"no fact {triple}{hint}; nothing was forgotten")
+        report, sources = self._forget_write(
+            "forget_fact", content_hash("fact", *triple),
+            lambda indexer, report: indexer.forget_facts(keys, report))
+        stated = [doc_id for doc_id, *_ in self.db.documents_by_key(sources).values()]
+        result = ForgetReport.from_write((), report, stated_in=stated)
+        logger.info("forget_fact: %s", result.to_dict())
+        return result
+
+    def _entity_key(self, name: str) -> int:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidQueryError("an entity name must be a non-empty string")
+        row = self.db.query("SELECT key FROM entities WHERE name = ?", (normalize_phrase(name),))
+        if not row:
+            raise UnknownEntityError(f"no entity named {name!r}; nothing was forgotten")
+        return int(row[0][0])
+
+    def _forget_write(self, action: str, target_hash: str,
+                      body: Callable[[Indexer, WriteReport], Any]) -> tuple[WriteReport, Any]:
+        """Run one forgetting change as a transaction, audit it, then update the derived state."""
         derived = self.derived
         indexer = Indexer(self.db, derived, self._embedder, self._extractor, self.config.graph)
         report = WriteReport()
         try:
             with self.db.transaction():
-                indexer.forget([rows[t][0] for t in targets], report)
+                outcome = body(indexer, report)
                 self.db.bump_generation()
-                self.db.audit(utc_now(), "forget", content_hash(*sorted(targets)), report.counts())
+                self.db.audit(utc_now(), action, target_hash, report.counts())
         except BaseException:
             derived.load()
             raise
         derived.save()
         derived.refresh_graph(report.touched_entities - report.removed_entities,
-                              report.touched_documents, report.removed_nodes)
-        result = ForgetReport.from_write(targets, report)
-        logger.info("forget: %s", result.to_dict())
-        return result
+                              report.touched_documents - {n[1] for n in report.removed_nodes
+                                                          if n[0] == "passage"},
+                              report.removed_nodes)
+        return report, outcome
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -17,11 +17,13 @@ from memory import (
     MemoryStore,
     StoreConfig,
     UnknownDocumentError,
+    UnknownEntityError,
 )
 from memory.cli import main
 from memory.db import DB_FILENAME
 from memory.documents import content_hash
 from memory.dump import canonical_dump, dump_lines
+from memory.indexing import suppression_digest
 
 from .conftest import BRIDGE_CORPUS
 
@@ -211,3 +213,60 @@ def test_check_finds_damage(make_store, tmp_path, capsys):
     assert main(["check", "--store", str(tmp_path / "damaged")]) == 1
     out = capsys.readouterr().out
     assert "1 fact without a source" in out and "entity rows without an embedding" in out
+
+
+def test_forget_fact_keeps_the_passages_and_stops_the_fact_coming_back(make_store):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS + [{"id": "alice2", "text": "Alice Varga was born in Lakeview."}])
+    fact = "alice varga | bear in | lakeview"
+    assert _facts(store)[fact] == ["alice", "alice2"]
+    with pytest.raises(UnknownEntityError, match="stored relations between them: bear in"):
+        store.forget_fact("Alice Varga", "born in", "Lakeview")  # relations are stored lemmatised
+    report = store.forget_fact("Alice Varga", "bear in", "Lakeview")
+    assert fact not in _facts(store)
+    assert report.stated_in == ("alice", "alice2") and report.removed["facts"] == 1
+    assert store.get("alice").text.endswith("born in Lakeview.")
+    assert {"alice varga", "lakeview"} <= set(canonical_dump(store)["entities"])  # still mentioned
+    store.ingest({"id": "alice3", "text": "Alice Varga was born in Lakeview."})  # cached extraction
+    store.ingest({"id": "alice4", "text": "Alice Varga was born in Lakeview, in Norland."})  # new extraction
+    assert fact not in _facts(store)
+    assert all("lakeview" not in (row[0] or "") for row in store.db.query("SELECT digest FROM suppressed"))
+    assert store.db.query("SELECT action FROM audit ORDER BY seq DESC LIMIT 3")[-1][0] == "forget_fact"
+    with pytest.raises(UnknownEntityError):
+        store.forget_fact("Alice Varga", "bear in", "Atlantis")
+
+
+def test_forget_entity_without_and_with_cascade(make_store):
+    store = make_store("plain")
+    store.ingest(BRIDGE_CORPUS)
+    report = store.forget_entity("LAKEVIEW ")
+    dump = canonical_dump(store)
+    assert "lakeview" not in dump["entities"]
+    assert not any("lakeview" in triple.split(" | ")[::2] for triple in dump["facts"])
+    assert not any("lakeview" in pair[:2] for pair in dump["synonyms"])
+    assert set(report.stated_in) == {"alice", "lakeview"} and report.documents == ()
+    assert store.get("lakeview").title == "Lakeview"  # the passages stay
+    store.ingest({"id": "again", "text": "Lakeview is a small town in Norland."})
+    assert "lakeview" not in canonical_dump(store)["entities"]  # kept from coming back
+    cascade = make_store("cascade")
+    cascade.ingest(BRIDGE_CORPUS)
+    report = cascade.forget_entity("Lakeview", cascade=True)
+    assert set(report.documents) == {"alice", "lakeview"} and report.removed["documents"] == 2
+    assert len(cascade) == len(BRIDGE_CORPUS) - 2 and "lakeview" not in canonical_dump(cascade)["entities"]
+    with pytest.raises(UnknownEntityError):
+        cascade.forget_entity("Lakeview")
+    assert main(["check", "--store", str(cascade.path)]) == 0
+
+
+def test_a_schema_1_store_is_migrated_on_open(make_store, tmp_path):
+    store = make_store("old")
+    store.ingest(BRIDGE_CORPUS[:2])
+    store.close()
+    with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:
+        conn.execute("DROP TABLE suppressed")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    reopened = make_store("old")
+    assert reopened.db.get_meta("schema_version") == "2"
+    reopened.forget_entity("Lakeview")
+    assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
+    assert len(reopened) == 2
