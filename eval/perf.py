@@ -10,6 +10,8 @@ Measures, on one corpus (default: the 1,890-passage MuSiQue sample in
    the PPR time compared with python-igraph's PRPACK on the same graph and reset
    vector in the same run (plus the largest score difference between the two).
 3. Recall@2/@5 of each retrieval mode on the questions, as a quality check.
+4. Forget latency (p50/p95) of single documents, against rebuilding the store
+   without one of them in the same run.
 
 Writes JSON (``--json``) and prints a markdown table.
 """
@@ -20,6 +22,7 @@ import argparse
 import json
 import logging
 import platform
+import random
 import shutil
 import tempfile
 import time
@@ -125,6 +128,33 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
     }
 
 
+def measure_forgetting(store: MemoryStore, corpus: list[dict], count: int, config: StoreConfig,
+                       embedder: Any, extractor: Any) -> dict[str, Any]:
+    """Forget ``count`` random documents one at a time; compare with a rebuild without one."""
+    ids = random.Random(0).sample([d["id"] for d in corpus], min(count, len(corpus)))
+    seconds = []
+    for doc_id in ids:
+        began = time.perf_counter()
+        store.forget(doc_id)
+        seconds.append(time.perf_counter() - began)
+    rebuild_dir = Path(tempfile.mkdtemp(prefix="eval-perf-rebuild-"))
+    try:
+        began = time.perf_counter()
+        with MemoryStore(rebuild_dir / "store", config, embedder=embedder, extractor=extractor) as fresh:
+            fresh.ingest([d for d in corpus if d["id"] != ids[0]])
+        rebuild = time.perf_counter() - began
+    finally:
+        shutil.rmtree(rebuild_dir, ignore_errors=True)
+    p50 = percentile(seconds, 50)
+    return {
+        "documents_forgotten": len(ids),
+        "forget_p50_ms": round(p50 * 1e3, 2),
+        "forget_p95_ms": round(percentile(seconds, 95) * 1e3, 2),
+        "rebuild_without_one_seconds": round(rebuild, 2),
+        "rebuild_over_forget_p50": round(rebuild / p50, 1),
+    }
+
+
 def markdown(result: dict[str, Any]) -> str:
     """A markdown summary of a result."""
     idx, q = result["indexing"], result["queries"]
@@ -143,6 +173,13 @@ def markdown(result: dict[str, Any]) -> str:
               f"graph {q['graph_nodes']} nodes, {q['graph_edges']} edges", "",
               "| mode | Recall@2 | Recall@5 |", "|---|---|---|"]
     lines += [f"| {m} | {r['2']} | {r['5']} |" for m, r in q["recall"].items()]
+    forgetting = result.get("forgetting")
+    if forgetting:
+        lines += ["", f"Forgetting one document ({forgetting['documents_forgotten']} in turn): "
+                      f"p50 {forgetting['forget_p50_ms']} ms, p95 {forgetting['forget_p95_ms']} ms; "
+                      f"rebuilding the store without one document: "
+                      f"{forgetting['rebuild_without_one_seconds']} s "
+                      f"({forgetting['rebuild_over_forget_p50']}x the p50 forget)"]
     return "\n".join(lines)
 
 
@@ -166,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                              "sentence-transformers path)")
     parser.add_argument("--modes", default="hipporag,hipporag1,dense,bm25",
                         help="comma-separated retrieval modes to score")
+    parser.add_argument("--forget", type=int, default=20, metavar="N",
+                        help="afterwards, forget N random documents one at a time and time a rebuild "
+                             "without one of them (default 20; 0 skips)")
     parser.add_argument("--store", type=Path, default=None,
                         help="build the store here and keep it (default: temporary)")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
@@ -188,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         with MemoryStore(workdir, config, embedder=embedder, extractor=extractor) as store:
             indexing = measure_indexing(store, corpus, args.batches)
             queries = measure_queries(store, questions, args.modes.split(","))
+            forgetting = (measure_forgetting(store, corpus, args.forget, config, embedder, extractor)
+                          if args.forget else None)
     finally:
         if args.store is None:
             shutil.rmtree(workdir, ignore_errors=True)
     result = {"dataset": dataset.name, "embedder": embedder.name, "indexing": indexing,
-              "queries": queries, "machine": {"python": platform.python_version(),
+              "queries": queries, "forgetting": forgetting, "machine": {"python": platform.python_version(),
                                               "cpus": __import__("os").cpu_count()}}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -22,5 +22,8 @@ def test_perf_benchmark_on_bundled_sample(tmp_path):
     assert result["queries"]["queries"] == 12
     assert result["queries"]["max_abs_difference_vs_prpack"] < 1e-6
     assert set(result["queries"]["recall"]) == {"hipporag", "hipporag1", "dense", "bm25"}
+    forgetting = result["forgetting"]
+    assert forgetting["documents_forgotten"] == 20 and forgetting["forget_p50_ms"] > 0
+    assert forgetting["rebuild_without_one_seconds"] > 0
     for stage in ("embedding", "linking", "ppr", "ranking", "total", "igraph_prpack"):
         assert result["queries"]["latency"][stage]["p50_ms"] > 0
