@@ -102,41 +102,37 @@ class Indexer:
     def ingest(self, docs: Sequence[Document], report: WriteReport) -> None:
         """Add, replace or skip each document."""
         to_add: list[Document] = []
-        replaced = 0
+        replaced: list[int] = []
         for doc in docs:
             existing = self.db.document_row(doc.id or "")
             if existing is not None and existing[5] == doc.fingerprint:
                 report.documents_unchanged += 1
                 continue
             if existing is not None:
-                self.remove_document(existing[0], report)
-                replaced += 1
+                replaced.append(existing[0])
             to_add.append(doc)
+        old_extractions = self._extraction_keys(replaced)
+        for key in replaced:
+            self.remove_document(key, report)
         if to_add:
             if self.extractor is None or self.embedder is None:
                 raise TypeError("ingesting needs an extractor and an embedder")
             extractions = self._without_suppressed(extract_with_cache(self.db, self.extractor, to_add))
             self._add_documents(to_add, extractions, report)
         # A replacement is counted as such, not as a removal plus an addition.
-        report.documents_removed -= replaced
-        report.documents_replaced += replaced
-        report.documents_added += len(to_add) - replaced
+        report.documents_removed -= len(replaced)
+        report.documents_replaced += len(replaced)
+        report.documents_added += len(to_add) - len(replaced)
         self.update_synonymy(report)
+        self._purge_unused_extractions(old_extractions, report)  # the old text must not linger
 
     def forget(self, keys: Sequence[int], report: WriteReport) -> None:
         """Remove documents and whatever only they supported, then purge their cached extractions."""
-        extraction_keys = {r[0] for r in self.db.select_in(
-            "SELECT extraction_key FROM documents WHERE key IN ({marks})", keys)}
+        extraction_keys = self._extraction_keys(keys)
         for key in keys:
             self.remove_document(key, report)
         self.update_synonymy(report)
-        still_used = {r[0] for r in self.db.select_in(
-            "SELECT extraction_key FROM documents WHERE extraction_key IN ({marks})", extraction_keys)}
-        purged = sorted(extraction_keys - still_used)
-        before = self.db.conn.total_changes
-        self.db.conn.executemany("DELETE FROM extraction_cache WHERE extraction_key = ?",
-                                 [(k,) for k in purged])
-        report.extraction_cache_purged += self.db.conn.total_changes - before
+        self._purge_unused_extractions(extraction_keys, report)
 
     def forget_facts(self, keys: Sequence[int], report: WriteReport) -> set[int]:
         """Delete facts wherever they came from and keep them from coming back.
@@ -231,6 +227,19 @@ class Indexer:
         report.synonym_lists_recomputed += len(ordered)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _extraction_keys(self, document_keys: Sequence[int]) -> set[str]:
+        return {r[0] for r in self.db.select_in(
+            "SELECT extraction_key FROM documents WHERE key IN ({marks})", document_keys)}
+
+    def _purge_unused_extractions(self, extraction_keys: set[str], report: WriteReport) -> None:
+        """Delete cached extractions that no remaining document has (for every extractor)."""
+        still_used = {r[0] for r in self.db.select_in(
+            "SELECT extraction_key FROM documents WHERE extraction_key IN ({marks})", extraction_keys)}
+        before = self.db.conn.total_changes
+        self.db.conn.executemany("DELETE FROM extraction_cache WHERE extraction_key = ?",
+                                 [(k,) for k in sorted(extraction_keys - still_used)])
+        report.extraction_cache_purged += self.db.conn.total_changes - before
 
     def _without_suppressed(self, extractions: Sequence[Extraction]) -> list[Extraction]:
         """Drop forgotten entities (and facts naming them) and forgotten facts."""

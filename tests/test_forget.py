@@ -270,3 +270,12 @@ def test_a_schema_1_store_is_migrated_on_open(make_store, tmp_path):
     reopened.forget_entity("Lakeview")
     assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
     assert len(reopened) == 2
+
+
+def test_replacing_a_document_leaves_no_trace_of_its_old_text(make_store):
+    store = make_store("replace")
+    store.ingest(BRIDGE_CORPUS + [{"id": "v", "text": f"{CANARY} Dale is a village near Harrow."}])
+    store.ingest({"id": "v", "text": "Eastport is a harbour in Norland."})
+    assert store.db.count("extraction_cache") == len(BRIDGE_CORPUS) + 1
+    store.close()
+    assert _files_containing(store.path, CANARY.encode()) == []
