@@ -19,6 +19,7 @@ from memory import (
     UnknownDocumentError,
     UnknownEntityError,
 )
+from memory.check import check_store
 from memory.cli import main
 from memory.db import DB_FILENAME
 from memory.documents import content_hash
@@ -279,3 +280,37 @@ def test_replacing_a_document_leaves_no_trace_of_its_old_text(make_store):
     assert store.db.count("extraction_cache") == len(BRIDGE_CORPUS) + 1
     store.close()
     assert _files_containing(store.path, CANARY.encode()) == []
+
+
+_operation = st.one_of(
+    st.tuples(st.just("ingest"), st.sampled_from("abcdef"), _document),
+    st.tuples(st.just("forget"), st.sampled_from("abcdef"), st.just("")),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=st.lists(_operation, min_size=1, max_size=8))
+def test_any_history_of_ingests_replacements_and_forgets_equals_its_final_state(operations, embedder,
+                                                                                extractor):
+    """Whatever the order of writes, the store equals one built from the documents left."""
+    final: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with MemoryStore(Path(tmp) / "x", ONE_SYNONYM, embedder=embedder, extractor=extractor) as store:
+            for action, doc_id, text in operations:
+                if action == "ingest":
+                    store.ingest({"id": doc_id, "text": text})
+                    final[doc_id] = text
+                elif doc_id in final:
+                    store.forget(doc_id)
+                    del final[doc_id]
+                else:
+                    with pytest.raises(UnknownDocumentError):
+                        store.forget(doc_id)
+            history = canonical_dump(store)
+            assert check_store(store) == []
+        with MemoryStore(Path(tmp) / "y", ONE_SYNONYM, embedder=embedder, extractor=extractor) as fresh:
+            if final:
+                fresh.ingest([{"id": k, "text": v} for k, v in sorted(final.items())])
+            expected = canonical_dump(fresh)
+    for section in expected:
+        assert history[section] == expected[section], section
