@@ -1,6 +1,7 @@
 """An embeddable, HippoRAG-style knowledge store: ``from memory import MemoryStore``."""
 
-from .config import EmbeddingConfig, ExtractionConfig, GraphConfig, RetrievalConfig, StoreConfig
+from .config import (EmbeddingConfig, ExtractionConfig, GraphConfig, IngestConfig, RetrievalConfig,
+                     StoreConfig)
 from .documents import Document
 from .errors import (
     ConfigError,
@@ -29,6 +30,7 @@ __all__ = [
     "ForgetReport",
     "GraphConfig",
     "Hit",
+    "IngestConfig",
     "IncompatibleStoreError",
     "InvalidDocumentError",
     "InvalidQueryError",

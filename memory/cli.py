@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from tqdm.auto import tqdm
 
 from .check import check_store
+from .config import SPLIT_MODES, IngestConfig
 from .db import DB_FILENAME
 from .demo import run_demo
 from .documents import coerce_documents
@@ -54,10 +55,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     docs = coerce_documents(read_documents(args.file))  # validate everything before writing
     extractor = OpenIEExtractor(args.openie) if args.openie else None
     size = args.batch_size or len(docs)
+    split = IngestConfig(split=args.split, window_tokens=args.window_tokens, window_overlap=args.overlap)
     with MemoryStore(args.store, extractor=extractor) as store:
         with tqdm(total=len(docs), unit="doc", desc="ingest", disable=args.quiet) as bar:
             for start in range(0, len(docs), size):
-                store.ingest(docs[start : start + size])
+                store.ingest(docs[start : start + size], split=split)
                 bar.update(len(docs[start : start + size]))
         stats = store.stats()
     print(f"{len(docs)} documents ingested into {args.store}: {stats['documents']} documents, "
@@ -170,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "instead of the offline spaCy extractor")
     ingest.add_argument("--batch-size", type=int, default=100, metavar="N",
                         help="documents per transaction (default 100; 0 = all in one)")
+    ingest.add_argument("--split", choices=SPLIT_MODES, default="none",
+                        help="split documents into passages: at blank lines (paragraph) or in "
+                             "fixed token windows (window); default none")
+    ingest.add_argument("--window-tokens", type=int, default=200, metavar="N",
+                        help="tokens per passage with --split window (default 200)")
+    ingest.add_argument("--overlap", type=int, default=0, metavar="N",
+                        help="tokens shared by consecutive windows (default 0)")
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(func=_cmd_ingest)
 

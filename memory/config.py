@@ -17,6 +17,7 @@ __all__ = [
     "EmbeddingConfig",
     "ExtractionConfig",
     "GraphConfig",
+    "IngestConfig",
     "RetrievalConfig",
     "StoreConfig",
 ]
@@ -90,6 +91,38 @@ class GraphConfig:
             raise ConfigError("graph.synonymy_threshold must be in (0, 1]")
         if self.synonymy_top_k < 0:
             raise ConfigError("graph.synonymy_top_k must be >= 0")
+
+
+#: How ``ingest`` splits documents into passages (``IngestConfig.split``).
+SPLIT_MODES = ("none", "paragraph", "window")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How documents are split into passages before indexing (see :mod:`memory.split`).
+
+    Parameters
+    ----------
+    split : {"none", "paragraph", "window"}
+        ``none`` (default) indexes each document whole; ``paragraph`` splits at
+        blank lines; ``window`` cuts fixed windows of whitespace tokens.
+    window_tokens : int
+        Tokens per window (``window``).
+    window_overlap : int
+        Tokens shared by consecutive windows.
+    """
+
+    split: str = "none"
+    window_tokens: int = 200
+    window_overlap: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_MODES:
+            raise ConfigError(f"ingest.split must be one of {', '.join(SPLIT_MODES)}")
+        if self.window_tokens < 1:
+            raise ConfigError("ingest.window_tokens must be >= 1")
+        if not 0 <= self.window_overlap < self.window_tokens:
+            raise ConfigError("ingest.window_overlap must be >= 0 and < window_tokens")
 
 
 #: Ways to filter the facts linked to a query (``RetrievalConfig.fact_filter``).
@@ -190,6 +223,7 @@ _SECTIONS = {
     "extraction": ExtractionConfig,
     "graph": GraphConfig,
     "retrieval": RetrievalConfig,
+    "ingest": IngestConfig,
 }
 #: Sections that determine the stored data; a reopened store must agree on them.
 STORED_SECTIONS = ("embedding", "extraction", "graph")
@@ -203,6 +237,7 @@ class StoreConfig:
     extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain JSON-ready dicts."""

@@ -23,7 +23,7 @@ __all__ = ["Database", "SCHEMA_VERSION", "DB_FILENAME"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILENAME = "memory.sqlite"
 _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 
@@ -37,6 +37,7 @@ CREATE TABLE documents (
     metadata TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     extraction_key TEXT NOT NULL,
+    source TEXT,
     valid_from TEXT,
     valid_to TEXT,
     recorded_at TEXT NOT NULL
@@ -96,12 +97,15 @@ CREATE TABLE suppressed (
     digest TEXT NOT NULL,
     PRIMARY KEY (kind, digest)
 ) WITHOUT ROWID;
+CREATE INDEX documents_by_source ON documents(source);
 """
 
 #: Statements that bring a store of the key's schema version to the next one.
 _MIGRATIONS = {
-    1: "CREATE TABLE suppressed (kind TEXT NOT NULL CHECK (kind IN ('entity', 'fact')), "
-       "digest TEXT NOT NULL, PRIMARY KEY (kind, digest)) WITHOUT ROWID",
+    1: ["CREATE TABLE suppressed (kind TEXT NOT NULL CHECK (kind IN ('entity', 'fact')), "
+        "digest TEXT NOT NULL, PRIMARY KEY (kind, digest)) WITHOUT ROWID"],
+    2: ["ALTER TABLE documents ADD COLUMN source TEXT",
+        "CREATE INDEX documents_by_source ON documents(source)"],
 }
 
 EMBEDDING_KINDS = ("document", "entity", "fact")
@@ -156,7 +160,8 @@ class Database:
             version = None
         while version is not None and version.isdigit() and int(version) in _MIGRATIONS:
             with self.transaction():
-                self.conn.execute(_MIGRATIONS[int(version)])
+                for statement in _MIGRATIONS[int(version)]:
+                    self.conn.execute(statement)
                 version = str(int(version) + 1)
                 self.set_meta("schema_version", version)
             logger.info("migrated %s to schema version %s", self.path, version)
@@ -257,6 +262,11 @@ class Database:
             "SELECT key, id, title, text, metadata, fingerprint FROM documents WHERE id = ?",
             (doc_id,),
         ).fetchone()
+
+    def passages_of(self, source: str) -> list[tuple[int, str]]:
+        """(key, id) of the passages split from the document ``source``."""
+        return [(r[0], r[1]) for r in self.query(
+            "SELECT key, id FROM documents WHERE source = ? ORDER BY key", (source,))]
 
     def documents_by_key(self, keys: Iterable[int]) -> dict[int, tuple]:
         """Map key -> (id, title, text, metadata) for the given document keys."""

@@ -45,12 +45,15 @@ class Document:
         Optional title; HippoRAG-style corpora index ``title + text``.
     metadata : dict
         JSON-serialisable data kept with the document.
+    source : str, optional
+        The id of the document this passage was split from (set by ingest).
     """
 
     text: str
     id: str | None = None
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
     @property
     def passage(self) -> str:
@@ -60,7 +63,8 @@ class Document:
     @property
     def fingerprint(self) -> str:
         """Hash of everything stored for the document (text, title, metadata)."""
-        return content_hash(self.title, self.text, _canonical_json(self.metadata))
+        parts = (self.title, self.text, _canonical_json(self.metadata))
+        return content_hash(*parts, self.source) if self.source else content_hash(*parts)
 
     @property
     def extraction_key(self) -> str:

@@ -31,7 +31,7 @@ def canonical_dump(store: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        Sections ``documents`` (``[id, title, text, metadata]``), ``entities``
+        Sections ``documents`` (``[id, title, text, metadata, source]``), ``entities``
         (names), ``mentions`` (name -> document ids), ``facts`` ("subject |
         relation | object" -> supporting document ids; the weight is their
         number), ``synonyms`` (``[source, target, score]``), ``vectors`` and
@@ -62,7 +62,8 @@ def canonical_dump(store: Any) -> dict[str, Any]:
         for key, row in zip(held, index.reconstruct(held) if held else []):
             index_vectors[f"{kind}:{label.get(key, f'#{key} (no row)')}"] = _digest(row)
     return {
-        "documents": sorted([list(row) for row in db.query("SELECT id, title, text, metadata FROM documents")]),
+        "documents": sorted([list(row) for row in db.query(
+            "SELECT id, title, text, metadata, coalesce(source, '') FROM documents")]),
         "entities": sorted(names.values()),
         "mentions": {name: sorted(docs) for name, docs in sorted(mentions.items())},
         "facts": {triple: sorted(docs) for triple, docs in sorted(facts.items())},

@@ -282,10 +282,10 @@ class Indexer:
         new_facts: dict[int, str] = {}
         for doc, extraction in zip(docs, extractions):
             cursor = db.conn.execute(
-                "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, source, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True),
-                 doc.fingerprint, doc.extraction_key, now))
+                 doc.fingerprint, doc.extraction_key, doc.source, now))
             doc_key = int(cursor.lastrowid)
             doc_keys.append(doc_key)
             entity_keys = self._entity_keys(extraction.entities, new_entities)

@@ -10,19 +10,25 @@ from typing import Any, Callable, Sequence
 
 import networkx as nx
 
-from .config import RetrievalConfig, StoreConfig
+from .config import IngestConfig, RetrievalConfig, StoreConfig
 from .db import DB_FILENAME, Database
 from .derived import DerivedState
 from .documents import coerce_documents, content_hash
 from .embed import Embedder, load_embedder
-from .errors import (IncompatibleStoreError, InvalidQueryError, NotAStoreError, UnknownDocumentError,
-                     UnknownEntityError)
+from .errors import (
+    IncompatibleStoreError,
+    InvalidQueryError,
+    NotAStoreError,
+    UnknownDocumentError,
+    UnknownEntityError,
+)
 from .explain import Hit
 from .extract import Extractor, SpacyExtractor, normalize_phrase, normalize_relation
 from .forget import ForgetReport, forget_targets
 from .indexing import Indexer, WriteReport, suppression_digest, utc_now
 from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
+from .split import split_documents
 
 __all__ = ["MemoryStore", "StoredDocument"]
 
@@ -156,7 +162,7 @@ class MemoryStore:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def ingest(self, docs: Any) -> list[str]:
+    def ingest(self, docs: Any, split: IngestConfig | None = None) -> list[str]:
         """Add passages; the whole batch is one transaction.
 
         Parameters
@@ -165,6 +171,11 @@ class MemoryStore:
             Each with ``text`` and optional ``id``, ``title``, ``metadata``.
             An id already stored with the same content is a no-op; with new
             content, the old passage and what only it supported are replaced.
+        split : IngestConfig, optional
+            How to split documents into passages (default: the store's
+            ``config.ingest``, which keeps them whole). Passages get ids
+            ``<id>#<n>``; ``forget(<id>)`` removes them all, and ingesting the
+            document again replaces them (passages it no longer has are removed).
 
         Returns
         -------
@@ -177,7 +188,10 @@ class MemoryStore:
             On empty or non-text input; nothing is written.
         """
         self._check_open()
-        documents = coerce_documents(docs)
+        parents = coerce_documents(docs)
+        documents = split_documents(parents, split or self.config.ingest)
+        sources = {d.source for d in documents if d.source}
+        kept_ids = {d.id for d in documents}
         derived = self.derived
         indexer = Indexer(self.db, derived, self.embedder, self.extractor, self.config.graph)
         report = WriteReport()
@@ -186,8 +200,12 @@ class MemoryStore:
                 if self.db.get_meta("embedder") is None:
                     self.db.set_meta("embedder", self.embedder.name)
                     self.db.set_meta("embedding_dim", str(self.embedder.dim))
+                stale = [key for source in sorted(sources) for key, doc_id in self.db.passages_of(source)
+                         if doc_id not in kept_ids]
+                if stale:  # passages a re-ingested document no longer has
+                    indexer.forget(stale, report)
                 indexer.ingest(documents, report)
-                if report.documents_added or report.documents_replaced:
+                if report.documents_added or report.documents_replaced or stale:
                     self.db.bump_generation()
                     self.db.audit(utc_now(), "ingest",
                                   content_hash(*sorted(d.id or "" for d in documents)), report.counts())
@@ -195,12 +213,12 @@ class MemoryStore:
             # The database rolled back; in-memory indexes may hold part of the batch.
             derived.load()
             raise
-        if report.documents_added or report.documents_replaced:
+        if report.documents_added or report.documents_replaced or report.documents_removed:
             derived.save()
             derived.refresh_graph(report.touched_entities - report.removed_entities,
                                   report.touched_documents, report.removed_nodes)
         logger.info("ingest: %s", report.counts())
-        return [d.id or "" for d in documents]
+        return [d.id or "" for d in parents]
 
     def forget(self, doc_id: str | None = None, *, ids: Sequence[str] | None = None) -> ForgetReport:
         """Remove documents and everything derived only from them, in one transaction.
@@ -214,7 +232,8 @@ class MemoryStore:
         Parameters
         ----------
         doc_id : str, optional
-            One document id.
+            One document id, or the id of a document ingested with ``split``
+            (all its passages are forgotten).
         ids : list of str, optional
             Several ids, forgotten together (all or none).
 
@@ -232,14 +251,19 @@ class MemoryStore:
         """
         self._check_open()
         targets = forget_targets(doc_id, ids)
-        rows = {target: self.db.document_row(target) for target in targets}
-        unknown = [target for target, row in rows.items() if row is None]
+        keys: dict[int, None] = {}
+        unknown = []
+        for target in targets:
+            row = self.db.document_row(target)
+            passages = [] if row is not None else self.db.passages_of(target)
+            if row is None and not passages:
+                unknown.append(target)
+            keys.update(dict.fromkeys([row[0]] if row is not None else [k for k, _ in passages]))
         if unknown:
             raise UnknownDocumentError(f"no document with id {', '.join(map(repr, unknown))}; "
                                        "nothing was forgotten")
-        keys = [rows[t][0] for t in targets]
         report, _ = self._forget_write("forget", content_hash(*sorted(targets)),
-                                       lambda indexer, report: indexer.forget(keys, report))
+                                       lambda indexer, report: indexer.forget(list(keys), report))
         result = ForgetReport.from_write(targets, report)
         logger.info("forget: %s", result.to_dict())
         return result

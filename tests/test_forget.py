@@ -259,15 +259,18 @@ def test_forget_entity_without_and_with_cascade(make_store):
     assert main(["check", "--store", str(cascade.path)]) == 0
 
 
-def test_a_schema_1_store_is_migrated_on_open(make_store, tmp_path):
+def test_a_schema_1_store_is_migrated_to_3_on_open(make_store, tmp_path):
     store = make_store("old")
     store.ingest(BRIDGE_CORPUS[:2])
     store.close()
-    with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:
+    with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:  # back to what schema 1 had
         conn.execute("DROP TABLE suppressed")
+        conn.execute("DROP INDEX documents_by_source")
+        conn.execute("ALTER TABLE documents DROP COLUMN source")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reopened = make_store("old")
-    assert reopened.db.get_meta("schema_version") == "2"
+    assert reopened.db.get_meta("schema_version") == "3"
+    assert reopened.db.passages_of("alice") == []
     reopened.forget_entity("Lakeview")
     assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
     assert len(reopened) == 2
