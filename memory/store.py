@@ -302,9 +302,9 @@ class MemoryStore:
         def body(indexer: Indexer, report: WriteReport) -> set[int]:
             if not cascade:
                 return indexer.forget_entity(key, report)
+            # Every fact naming the entity came from a passage that mentions it, so the
+            # entity goes with those passages.
             indexer.forget([self.db.document_row(d)[0] for d in mentioning], report)
-            if self.db.entity_names([key]):  # still named by a fact of a remaining passage
-                indexer.forget_entity(key, report)
             self.db.suppress("entity", suppression_digest("entity", normalize_phrase(name)))
             return set()
 
