@@ -69,6 +69,12 @@ class WriteReport:
     extraction_cache_purged: int = 0
 
     @property
+    def changed(self) -> bool:
+        """Whether the write changed anything stored."""
+        return bool(self.documents_added or self.documents_replaced or self.documents_removed
+                    or self.facts_removed or self.entities_removed)
+
+    @property
     def facts_kept(self) -> int:
         """Facts that lost a source but stay, supported by other documents."""
         return len(self.weakened_facts - self.removed_facts)

@@ -192,31 +192,19 @@ class MemoryStore:
         documents = split_documents(parents, split or self.config.ingest)
         sources = {d.source for d in documents if d.source}
         kept_ids = {d.id for d in documents}
-        derived = self.derived
-        indexer = Indexer(self.db, derived, self.embedder, self.extractor, self.config.graph)
-        report = WriteReport()
-        try:
-            with self.db.transaction():
-                if self.db.get_meta("embedder") is None:
-                    self.db.set_meta("embedder", self.embedder.name)
-                    self.db.set_meta("embedding_dim", str(self.embedder.dim))
-                stale = [key for source in sorted(sources) for key, doc_id in self.db.passages_of(source)
-                         if doc_id not in kept_ids]
-                if stale:  # passages a re-ingested document no longer has
-                    indexer.forget(stale, report)
-                indexer.ingest(documents, report)
-                if report.documents_added or report.documents_replaced or stale:
-                    self.db.bump_generation()
-                    self.db.audit(utc_now(), "ingest",
-                                  content_hash(*sorted(d.id or "" for d in documents)), report.counts())
-        except BaseException:
-            # The database rolled back; in-memory indexes may hold part of the batch.
-            derived.load()
-            raise
-        if report.documents_added or report.documents_replaced or report.documents_removed:
-            derived.save()
-            derived.refresh_graph(report.touched_entities - report.removed_entities,
-                                  report.touched_documents, report.removed_nodes)
+
+        def body(indexer: Indexer, report: WriteReport) -> None:
+            if self.db.get_meta("embedder") is None:
+                self.db.set_meta("embedder", self.embedder.name)
+                self.db.set_meta("embedding_dim", str(self.embedder.dim))
+            stale = [key for source in sorted(sources) for key, doc_id in self.db.passages_of(source)
+                     if doc_id not in kept_ids]
+            if stale:  # passages a re-ingested document no longer has
+                indexer.forget(stale, report)
+            indexer.ingest(documents, report)
+
+        indexer = Indexer(self.db, self.derived, self.embedder, self.extractor, self.config.graph)
+        report, _ = self._write("ingest", content_hash(*sorted(d.id or "" for d in documents)), indexer, body)
         logger.info("ingest: %s", report.counts())
         return [d.id or "" for d in parents]
 
@@ -356,23 +344,32 @@ class MemoryStore:
 
     def _forget_write(self, action: str, target_hash: str,
                       body: Callable[[Indexer, WriteReport], Any]) -> tuple[WriteReport, Any]:
-        """Run one forgetting change as a transaction, audit it, then update the derived state."""
+        """A forgetting change: no model is loaded for it."""
+        indexer = Indexer(self.db, self.derived, self._embedder, self._extractor, self.config.graph)
+        return self._write(action, target_hash, indexer, body)
+
+    def _write(self, action: str, target_hash: str, indexer: Indexer,
+               body: Callable[[Indexer, WriteReport], Any]) -> tuple[WriteReport, Any]:
+        """Run a change as one transaction; if it changed anything, audit it and update the
+        derived state (faiss files, graph) after the commit."""
         derived = self.derived
-        indexer = Indexer(self.db, derived, self._embedder, self._extractor, self.config.graph)
         report = WriteReport()
         try:
             with self.db.transaction():
                 outcome = body(indexer, report)
-                self.db.bump_generation()
-                self.db.audit(utc_now(), action, target_hash, report.counts())
+                if report.changed:
+                    self.db.bump_generation()
+                    self.db.audit(utc_now(), action, target_hash, report.counts())
         except BaseException:
+            # The database rolled back; in-memory indexes may hold part of the change.
             derived.load()
             raise
-        derived.save()
-        derived.refresh_graph(report.touched_entities - report.removed_entities,
-                              report.touched_documents - {n[1] for n in report.removed_nodes
-                                                          if n[0] == "passage"},
-                              report.removed_nodes)
+        if report.changed:
+            derived.save()
+            derived.refresh_graph(report.touched_entities - report.removed_entities,
+                                  report.touched_documents - {n[1] for n in report.removed_nodes
+                                                              if n[0] == "passage"},
+                                  report.removed_nodes)
         return report, outcome
 
     # -- reads -----------------------------------------------------------------------------
