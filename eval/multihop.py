@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from tqdm.auto import tqdm
+
 from memory import MemoryStore, StoreConfig
 from memory.config import EmbeddingConfig, RetrievalConfig
 from memory.errors import MemoryStoreError
@@ -89,8 +91,6 @@ def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Se
     per_question: list[dict[str, Any]] = [
         {"id": q.id, "question": q.question, "answers": list(q.answers), "gold": sorted(q.gold_ids),
          "runs": {}} for q in dataset.questions]
-    from tqdm.auto import tqdm
-
     for run in runs:
         config = dataclasses.replace(base, **run.overrides)
         totals = {f"R@{k}": 0.0 for k in ks} | {f"AR@{k}": 0.0 for k in ks}
