@@ -43,6 +43,7 @@ from memory.errors import MemoryStoreError
 from memory.extract.openie import OpenIEExtractor
 from memory.retrieval import MODES
 
+from .cli import add_output_arguments, configure_logging, parse_list, retriever_list, write_json
 from .datasets import DATASETS, QADataset, load_dataset, load_named
 from .metrics import answer_in_passages, recall_at_k
 
@@ -127,16 +128,6 @@ def markdown_table(summary: dict[str, dict[str, float | None]], ks: Sequence[int
     return "\n".join(lines)
 
 
-def _parse_list(text: str, convert: Any, what: str) -> list[Any]:
-    try:
-        values = [convert(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad {what} list {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"empty {what} list")
-    return values
-
-
 def _parse_override(text: str) -> tuple[str, Any]:
     field, sep, raw = text.partition("=")
     known = {f.name for f in dataclasses.fields(RetrievalConfig)}
@@ -162,10 +153,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openie", nargs="?", const="", default=None, metavar="FILE",
                         help="index with HippoRAG OpenIE triples from FILE (for --dataset, the "
                              "dataset's own file when FILE is omitted)")
-    parser.add_argument("--retriever", type=lambda t: _parse_list(t, str, "retriever"),
+    parser.add_argument("--retriever", type=retriever_list,
                         default=list(MODES), help=f"comma-separated, from {','.join(MODES)} "
                                                   f"(default: all)")
-    parser.add_argument("--top-k", type=lambda t: _parse_list(t, int, "top-k"), default=[2, 5],
+    parser.add_argument("--top-k", type=lambda t: parse_list(t, int, "top-k"), default=[2, 5],
                         help="comma-separated cut-offs (default 2,5)")
     parser.add_argument("--ablations", action="store_true",
                         help="run the HippoRAG design ablations instead of --retriever")
@@ -176,8 +167,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", type=Path, default=None,
                         help="keep the store in DIR and reuse it on later runs (default: temporary)")
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
-    parser.add_argument("--json", type=Path, default=None, help="write results, per question, here")
-    parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    add_output_arguments(parser, "write results, per question, here")
     return parser
 
 
@@ -185,15 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s")
+    configure_logging(args.quiet)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be a positive integer")
     if any(k < 1 for k in args.top_k):
         parser.error("--top-k values must be positive")
-    unknown = [r for r in args.retriever if r not in MODES]
-    if unknown:
-        parser.error(f"unknown retriever(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     try:
         if args.dataset:
             dataset, dataset_openie = load_named(args.dataset, args.limit)
@@ -235,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "retrieval": dataclasses.asdict(base), "top_k": args.top_k,
         "indexing_seconds": round(indexing_seconds, 1), "store": stats,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(header | result, indent=1, sort_keys=False), encoding="utf-8")
+    write_json(args.json, header | result)
     print(f"{dataset.name}: {len(dataset.questions)} questions, {len(dataset.corpus)} passages, "
           f"extractor {header['extractor']}, encoder {args.embedder}")
     print(markdown_table(result["summary"], args.top_k))

@@ -19,7 +19,6 @@ Writes JSON (``--json``) and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import random
@@ -37,6 +36,7 @@ from memory.embed import load_embedder
 from memory.extract import SpacyExtractor
 from memory.retrieval import edge_weights
 
+from .cli import add_output_arguments, configure_logging, write_json
 from .datasets import DATASETS, load_dataset, load_named
 from .metrics import percentile, recall_at_k
 
@@ -208,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                              "without one of them (default 20; 0 skips)")
     parser.add_argument("--store", type=Path, default=None,
                         help="build the store here and keep it (default: temporary)")
-    parser.add_argument("--json", type=Path, default=None, help="write the result here")
+    add_output_arguments(parser, "write the result here")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging(args.quiet)
     if args.questions is not None:
         dataset = load_dataset(args.questions, args.corpus)
     else:
@@ -236,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"dataset": dataset.name, "embedder": embedder.name, "indexing": indexing,
               "queries": queries, "forgetting": forgetting, "machine": {"python": platform.python_version(),
                                               "cpus": __import__("os").cpu_count()}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     print(markdown(result))
     return 0
 

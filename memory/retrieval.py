@@ -39,7 +39,11 @@ _SEEDS_SHOWN = 8
 
 @dataclass
 class QueryTrace:
-    """What the last query did: seconds per stage and the PPR seeds (for ``eval.perf``)."""
+    """What the last query did: seconds per stage, the PPR seeds and the linked facts.
+
+    ``facts`` holds the (subject, relation, object) names of the facts linked to the
+    query (after the recognition filter), for fact-level scoring in ``eval``.
+    """
 
     mode: str = ""
     embedding: float = 0.0
@@ -47,6 +51,7 @@ class QueryTrace:
     ppr: float = 0.0
     ranking: float = 0.0
     seeds: list[Seed] = field(default_factory=list)
+    facts: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -186,6 +191,8 @@ class Retriever:
         names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
         if filtered:
             linked = self._recognise(query, linked, facts, names, config)
+        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]])
+                            for k, _ in linked if k in facts]
         return fact_seeds(
             [(facts[k][0], facts[k][2], score,
               f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
