@@ -1,0 +1,300 @@
+"""Dates, validity intervals and the time expressions of English text.
+
+An :class:`Interval` is half-open, ``[start, end)``, with ``None`` for an open
+end; dates are :class:`datetime.date`. A bare year ``2015`` covers
+``[2015-01-01, 2016-01-01)``, a month ``March 2020`` covers that month.
+
+:func:`time_expressions` finds what a sentence says about when it holds:
+
+===================================  =========================================
+text                                  interval
+===================================  =========================================
+"from 2001 to 2005", "2001-2005",     [2001-01-01, 2006-01-01)
+"between 2001 and 2005"
+"since 2019", "as of 2019"            [2019-01-01, open)
+"until March 2020", "till 2020"       [open, 2020-04-01)
+"in 2015", "on 5 March 2015", "2015"  [2015-01-01, open): from then on, until
+                                      a later value replaces it
+"former", "formerly", "ex-"           [open, reference date) when the
+                                      document has a date, else ignored
+===================================  =========================================
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from .errors import MemoryStoreError
+
+__all__ = ["Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
+           "time_expressions", "sentence_interval", "date_in_query"]
+
+
+class InvalidDateError(MemoryStoreError, ValueError):
+    """A date, year or interval that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A half-open validity interval ``[start, end)``; ``None`` is an open end.
+
+    >>> Interval(date(2001, 1, 1), date(2006, 1, 1)).contains(date(2005, 12, 31))
+    True
+    >>> Interval(None, date(2001, 1, 1)).contains(date(2001, 1, 1))
+    False
+    """
+
+    start: date | None = None
+    end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise InvalidDateError(f"interval ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def is_open(self) -> bool:
+        """True when neither end is known (valid at every date)."""
+        return self.start is None and self.end is None
+
+    def contains(self, when: date) -> bool:
+        """Whether ``when`` lies in the interval."""
+        return (self.start is None or self.start <= when) and (self.end is None or when < self.end)
+
+    def overlaps(self, other: "Interval") -> bool:
+        """Whether the two intervals share a date.
+
+        >>> Interval(date(2001, 1, 1), date(2005, 1, 1)).overlaps(Interval(date(2005, 1, 1), None))
+        False
+        """
+        return ((self.start is None or other.end is None or self.start < other.end)
+                and (other.start is None or self.end is None or other.start < self.end))
+
+    def to_strings(self) -> tuple[str | None, str | None]:
+        """ISO strings for storage."""
+        return (self.start.isoformat() if self.start else None,
+                self.end.isoformat() if self.end else None)
+
+    @classmethod
+    def from_strings(cls, start: str | None, end: str | None) -> "Interval":
+        """Inverse of :meth:`to_strings`."""
+        return cls(date.fromisoformat(start) if start else None,
+                   date.fromisoformat(end) if end else None)
+
+
+def _next_day(day: date) -> date:
+    return date.fromordinal(day.toordinal() + 1)
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+
+
+_ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+
+
+def parse_period(value: Any) -> Interval:
+    """The period a date value names: a year, a month (``2020-03``) or a day.
+
+    >>> parse_period("2015")
+    Interval(start=datetime.date(2015, 1, 1), end=datetime.date(2016, 1, 1))
+    >>> parse_period("2020-03-05").end
+    datetime.date(2020, 3, 6)
+    """
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return Interval(value, _next_day(value))
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidDateError(f"expected an ISO date or a year, got {type(value).__name__}")
+    text = str(value).strip()
+    match = _ISO.match(text)
+    if not match:
+        raise InvalidDateError(f"cannot read {text!r} as a date (use YYYY, YYYY-MM or YYYY-MM-DD)")
+    year, month, day = (int(g) if g else None for g in match.groups())
+    try:
+        if month is None:
+            return Interval(date(year, 1, 1), date(year + 1, 1, 1))
+        if day is None:
+            return Interval(date(year, month, 1), _month_end(year, month))
+        start = date(year, month, day)
+    except ValueError as exc:
+        raise InvalidDateError(f"cannot read {text!r} as a date ({exc})") from None
+    return Interval(start, _next_day(start))
+
+
+def parse_date(value: Any) -> date:
+    """The first day of the period a value names (``"2015"`` -> 2015-01-01).
+
+    >>> parse_date("2019-06")
+    datetime.date(2019, 6, 1)
+    """
+    start = parse_period(value).start
+    assert start is not None
+    return start
+
+
+# -- time expressions in text ---------------------------------------------------------------
+
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+_MONTH = r"(?:%s)\.?" % "|".join(sorted((m for m in _MONTHS), key=len, reverse=True))
+_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
+# a date: "5 March 2015", "March 5, 2015", "March 2015", "2015-03-05", "2015"
+_DATE = (rf"(?:\d{{1,2}}\s+{_MONTH}\s+{_YEAR}|{_MONTH}\s+\d{{1,2}}\s*,?\s+{_YEAR}|{_MONTH}\s+{_YEAR}"
+         rf"|{_YEAR}-\d{{2}}-\d{{2}}|{_YEAR})")
+_D = rf"(?<![\d,.$£€])({_DATE})(?![\d,]\d|\s*%)"
+# the end of a range: a date, a two-digit year ("2006-07") or "present"
+_END = rf"(?<![\d,.$£€])({_DATE}|\d{{2}}|present|now|today)(?![\d,]\d|\s*%)"
+_DASH = r"\s*(?:-|–|—)\s*"
+_PATTERNS = [
+    ("range", re.compile(rf"\b(?:from|between)\s+{_D}\s*(?:to|until|till|and|-|–|—)\s*{_END}", re.I)),
+    ("range", re.compile(rf"{_D}{_DASH}{_END}", re.I)),
+    ("since", re.compile(rf"\b(?:since|as of|starting in|beginning in|from)\s+{_D}", re.I)),
+    ("until", re.compile(rf"\b(?:until|till|up to|through|before)\s+{_D}", re.I)),
+    ("point", re.compile(_D, re.I)),
+]
+_FORMER = re.compile(r"\b(?:former|formerly|ex-|previously|once)\b", re.I)
+
+
+@dataclass(frozen=True)
+class TimeExpression:
+    """A time expression found in text: its kind, character span and interval."""
+
+    kind: str
+    start_char: int
+    end_char: int
+    text: str
+    interval: Interval
+
+
+def _read_date(text: str) -> Interval:
+    text = text.strip().rstrip(".")
+    if re.fullmatch(rf"{_YEAR}(?:-\d{{2}}-\d{{2}})?", text):
+        return parse_period(text)
+    words = re.findall(r"[A-Za-z]+|\d+", text)
+    year = int(next(w for w in reversed(words) if len(w) == 4 and w.isdigit()))
+    month = next((_MONTHS[w.lower()] for w in words if w.lower() in _MONTHS), None)
+    day = next((int(w) for w in words if w.isdigit() and len(w) <= 2), None)
+    if month is None:
+        return parse_period(str(year))
+    if day is None:
+        return parse_period(f"{year}-{month:02d}")
+    try:
+        return parse_period(f"{year}-{month:02d}-{day:02d}")
+    except InvalidDateError:
+        return parse_period(f"{year}-{month:02d}")
+
+
+def _range_end(first: Interval, text: str) -> date | None:
+    """The (exclusive) end of a range: "present" is open; "07" after 2006 is 2007."""
+    if text.lower() in ("present", "now", "today"):
+        return None
+    if re.fullmatch(r"\d{2}", text):
+        assert first.start is not None
+        century = first.start.year // 100 * 100
+        year = century + int(text)
+        if year < first.start.year:
+            year += 100
+        return date(year + 1, 1, 1)
+    return _read_date(text).end
+
+
+def _interval_of(kind: str, match: re.Match[str]) -> Interval:
+    groups = [g for g in match.groups() if g]
+    first = _read_date(groups[0])
+    if kind == "range":
+        return Interval(first.start, _range_end(first, groups[1]))
+    if kind in ("since", "point"):
+        return Interval(first.start, None)
+    before = match.group(0).lower().startswith("before")  # "before 2020" ends at 2020, "until 2020" after
+    return Interval(None, first.start if before else first.end)
+
+
+def time_expressions(text: str, reference: date | None = None) -> list[TimeExpression]:
+    """Every time expression of ``text``, left to right, without overlaps.
+
+    Parameters
+    ----------
+    text : str
+    reference : date, optional
+        The document's own date, which "former" refers to.
+
+    Examples
+    --------
+    >>> [(e.kind, e.interval.to_strings()) for e in time_expressions("He coached Ajax from 2001 to 2005.")]
+    [('range', ('2001-01-01', '2006-01-01'))]
+    >>> [e.kind for e in time_expressions("Since 2019 she has led it, until March 2020.")]
+    ['since', 'until']
+    """
+    found: list[TimeExpression] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            span = match.span()
+            if any(span[0] < end and start < span[1] for start, end in taken):
+                continue
+            try:
+                interval = _interval_of(kind, match)
+            except InvalidDateError:
+                continue  # "from 2005 to 2001": not a usable interval
+            taken.append(span)
+            found.append(TimeExpression(kind, span[0], span[1], match.group(0), interval))
+    if reference is not None:
+        for match in _FORMER.finditer(text):
+            if not any(match.start() < end and start < match.end() for start, end in taken):
+                found.append(TimeExpression("former", match.start(), match.end(), match.group(0),
+                                            Interval(None, reference)))
+    return sorted(found, key=lambda e: e.start_char)
+
+
+def sentence_interval(text: str, reference: date | None = None) -> Interval:
+    """The interval a sentence states: the first range, since/until pair or date it names.
+
+    A "since" and an "until" in one sentence combine; several dates take the first.
+    No expression gives the open interval.
+
+    >>> sentence_interval("Smith was the coach of Ajax since 2019 until March 2020.").to_strings()
+    ('2019-01-01', '2020-04-01')
+    >>> sentence_interval("Paris is the capital of France.").is_open
+    True
+    """
+    expressions = time_expressions(text, reference)
+    if not expressions:
+        return Interval()
+    start = next((e.interval.start for e in expressions if e.interval.start is not None), None)
+    ranged = next((e for e in expressions if e.kind == "range"), None)
+    if ranged is not None:
+        return ranged.interval
+    end = next((e.interval.end for e in expressions if e.kind in ("until", "former")), None)
+    try:
+        return Interval(start, end)
+    except InvalidDateError:
+        return Interval(start, None)
+
+
+_QUERY_DATE = re.compile(rf"\b(?:in|during|as of|on|at|by|around)\s+{_D}", re.I)
+
+
+def date_in_query(query: str) -> date | None:
+    """The date a query asks about ("... in 2015" -> 2015-01-01), or None.
+
+    Only dates introduced by a preposition count, so "the 2015 final" is not read as
+    a time constraint. A range ("from 1811 to 1827") gives its first year.
+
+    >>> date_in_query("Who coached Ajax in 2015?")
+    datetime.date(2015, 1, 1)
+    >>> date_in_query("Who owned the house from 1811 to 1827?")
+    datetime.date(1811, 1, 1)
+    >>> date_in_query("Who won the 2015 final?") is None
+    True
+    """
+    for kind, pattern in _PATTERNS[:1]:
+        match = pattern.search(query)
+        if match:
+            return _read_date(match.group(1)).start
+    match = _QUERY_DATE.search(query)
+    return _read_date(match.group(1)).start if match else None
