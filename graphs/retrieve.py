@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -138,9 +138,15 @@ def rank_passages(
     kinds: Iterable[str] | Mapping[str, float] = EDGE_KINDS,
     tol: float = 1e-10,
     max_iter: int = 200,
+    adjust: Callable[[GraphMatrix], GraphMatrix] | None = None,
 ) -> tuple[GraphMatrix, np.ndarray]:
-    """Run PPR from the seeds; returns the matrix used and the scores of every node."""
+    """Run PPR from the seeds; returns the matrix used and the scores of every node.
+
+    ``adjust`` maps the graph's matrix to the one walked (an as-of slice).
+    """
     matrix = graph.matrix(kinds)
+    if adjust is not None:
+        matrix = adjust(matrix)
     reset = np.zeros(len(matrix.nodes), dtype=np.float64)
     for seed in seeds:
         row = matrix.index.get(seed.node)

@@ -1,7 +1,7 @@
 """An embeddable, HippoRAG-style knowledge store: ``from memory import MemoryStore``."""
 
 from .config import (EmbeddingConfig, ExtractionConfig, GraphConfig, IngestConfig, RetrievalConfig,
-                     StoreConfig)
+                     StoreConfig, TemporalConfig)
 from .documents import Document
 from .errors import (
     ConfigError,
@@ -31,6 +31,7 @@ __all__ = [
     "GraphConfig",
     "Hit",
     "IngestConfig",
+    "TemporalConfig",
     "IncompatibleStoreError",
     "InvalidDocumentError",
     "InvalidQueryError",

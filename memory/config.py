@@ -20,6 +20,7 @@ __all__ = [
     "IngestConfig",
     "RetrievalConfig",
     "StoreConfig",
+    "TemporalConfig",
 ]
 
 
@@ -95,6 +96,39 @@ class GraphConfig:
 
 #: How ``ingest`` splits documents into passages (``IngestConfig.split``).
 SPLIT_MODES = ("none", "paragraph", "window")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """How time is read at query time (see :mod:`memory.temporal`).
+
+    Parameters
+    ----------
+    functional_relations : tuple of str
+        Relations that hold one object at a time (a later value ends the earlier
+        one), besides those :meth:`MemoryStore.update` was used on.
+    learn_functional : bool
+        Also treat as functional the relations the data shows to be sequential.
+    min_functional_subjects : int
+        Subjects with several dated values needed to learn a relation as functional.
+    title_timelines : bool
+        Dated documents sharing a title are versions: each holds until the next starts.
+    query_dates : bool
+        A query that names a date ("in 2015") is answered as of it when ``as_of`` is
+        not given.
+    """
+
+    functional_relations: tuple[str, ...] = ()
+    learn_functional: bool = True
+    min_functional_subjects: int = 2
+    title_timelines: bool = True
+    query_dates: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "functional_relations",
+                           tuple(" ".join(r.lower().split()) for r in self.functional_relations))
+        if self.min_functional_subjects < 1:
+            raise ConfigError("temporal.min_functional_subjects must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -224,6 +258,7 @@ _SECTIONS = {
     "graph": GraphConfig,
     "retrieval": RetrievalConfig,
     "ingest": IngestConfig,
+    "temporal": TemporalConfig,
 }
 #: Sections that determine the stored data; a reopened store must agree on them.
 STORED_SECTIONS = ("embedding", "extraction", "graph")
@@ -238,6 +273,7 @@ class StoreConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain JSON-ready dicts."""

@@ -23,7 +23,7 @@ __all__ = ["Database", "SCHEMA_VERSION", "DB_FILENAME"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_FILENAME = "memory.sqlite"
 _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 
@@ -98,6 +98,8 @@ CREATE TABLE suppressed (
     PRIMARY KEY (kind, digest)
 ) WITHOUT ROWID;
 CREATE INDEX documents_by_source ON documents(source);
+CREATE INDEX documents_by_title ON documents(title);
+CREATE TABLE functional_relations (relation TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 #: Statements that bring a store of the key's schema version to the next one.
@@ -106,6 +108,8 @@ _MIGRATIONS = {
         "digest TEXT NOT NULL, PRIMARY KEY (kind, digest)) WITHOUT ROWID"],
     2: ["ALTER TABLE documents ADD COLUMN source TEXT",
         "CREATE INDEX documents_by_source ON documents(source)"],
+    3: ["CREATE INDEX documents_by_title ON documents(title)",
+        "CREATE TABLE functional_relations (relation TEXT PRIMARY KEY) WITHOUT ROWID"],
 }
 
 EMBEDDING_KINDS = ("document", "entity", "fact")
@@ -375,7 +379,7 @@ class Database:
 
 
 _TABLES = (
-    "documents", "entities", "mentions", "facts", "fact_sources",
+    "documents", "entities", "mentions", "facts", "fact_sources", "functional_relations",
     "synonyms", "embeddings", "extraction_cache", "audit", "suppressed",
 )
 

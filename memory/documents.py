@@ -6,9 +6,11 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Iterable, Mapping
 
 from .errors import InvalidDocumentError
+from .timeexpr import Interval, document_interval, reference_date
 
 __all__ = ["Document", "coerce_documents", "content_hash"]
 
@@ -44,7 +46,8 @@ class Document:
     title : str
         Optional title; HippoRAG-style corpora index ``title + text``.
     metadata : dict
-        JSON-serialisable data kept with the document.
+        JSON-serialisable data kept with the document. ``valid_from`` / ``valid_to``
+        (ISO date or bare year) and ``date`` give its validity (see :mod:`memory.temporal`).
     source : str, optional
         The id of the document this passage was split from (set by ingest).
     """
@@ -65,6 +68,16 @@ class Document:
         """Hash of everything stored for the document (text, title, metadata)."""
         parts = (self.title, self.text, _canonical_json(self.metadata))
         return content_hash(*parts, self.source) if self.source else content_hash(*parts)
+
+    @property
+    def interval(self) -> Interval:
+        """The document's own validity (``valid_from`` / ``valid_to`` / ``date`` fields)."""
+        return document_interval(self.metadata, self.id or "?")
+
+    @property
+    def reference_date(self) -> date | None:
+        """The document's own date, if given (what "former" in its text refers to)."""
+        return reference_date(self.metadata)
 
     @property
     def extraction_key(self) -> str:
@@ -121,6 +134,8 @@ def _coerce_one(doc: Any, position: int) -> Document:
         ) from None
     if doc_id is None:
         doc_id = content_hash(title, text)[:24]
+    document_interval(metadata, f"#{position} ({doc_id})")  # a bad date is an input error
+    reference_date(metadata)
     return Document(text=text, id=doc_id, title=title, metadata=metadata)
 
 

@@ -31,10 +31,10 @@ def canonical_dump(store: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        Sections ``documents`` (``[id, title, text, metadata, source]``), ``entities``
+        Sections ``documents`` (``[id, title, text, metadata, source, valid_from, valid_to]``), ``entities``
         (names), ``mentions`` (name -> document ids), ``facts`` ("subject |
-        relation | object" -> supporting document ids; the weight is their
-        number), ``synonyms`` (``[source, target, score]``), ``vectors`` and
+        relation | object [| valid_from..valid_to]" -> supporting document ids; the
+        weight is their number), ``synonyms`` (``[source, target, score]``), ``vectors`` and
         ``index_vectors`` ("kind:key" -> SHA-256, from SQLite and from faiss).
     """
     db = store.db
@@ -42,8 +42,11 @@ def canonical_dump(store: Any) -> dict[str, Any]:
     ids = dict(db.query("SELECT key, id FROM documents"))
     triples: dict[int, str] = {}
     facts: dict[str, list[str]] = {}
-    for key, subject, relation, obj in db.query("SELECT key, subject, relation, object FROM facts"):
+    for key, subject, relation, obj, start, end in db.query(
+            "SELECT key, subject, relation, object, valid_from, valid_to FROM facts"):
         triples[key] = f"{names[subject]} | {relation} | {names[obj]}"
+        if start or end:
+            triples[key] += f" | {start or ''}..{end or ''}"
         facts[triples[key]] = []
     for fact, document in db.query("SELECT fact, document FROM fact_sources"):
         facts[triples[fact]].append(ids[document])
@@ -63,7 +66,8 @@ def canonical_dump(store: Any) -> dict[str, Any]:
             index_vectors[f"{kind}:{label.get(key, f'#{key} (no row)')}"] = _digest(row)
     return {
         "documents": sorted([list(row) for row in db.query(
-            "SELECT id, title, text, metadata, coalesce(source, '') FROM documents")]),
+            "SELECT id, title, text, metadata, coalesce(source, ''), coalesce(valid_from, ''), "
+            "coalesce(valid_to, '') FROM documents")]),
         "entities": sorted(names.values()),
         "mentions": {name: sorted(docs) for name, docs in sorted(mentions.items())},
         "facts": {triple: sorted(docs) for triple, docs in sorted(facts.items())},

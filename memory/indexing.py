@@ -24,6 +24,7 @@ from .derived import DerivedState
 from .documents import Document
 from .embed import Embedder
 from .extract import Extraction, Extractor, extract_with_cache
+from .temporal import fact_intervals
 
 __all__ = ["Indexer", "WriteReport", "suppression_digest", "utc_now"]
 
@@ -105,8 +106,13 @@ class Indexer:
 
     # -- public steps (call inside a transaction) ----------------------------------------
 
-    def ingest(self, docs: Sequence[Document], report: WriteReport) -> None:
-        """Add, replace or skip each document."""
+    def ingest(self, docs: Sequence[Document], report: WriteReport,
+               stated: Sequence[Extraction] | None = None) -> None:
+        """Add, replace or skip each document.
+
+        ``stated`` gives the documents' facts directly (one extraction per document,
+        not extracted, not cached); their facts take the document's own interval.
+        """
         to_add: list[Document] = []
         replaced: list[int] = []
         for doc in docs:
@@ -121,10 +127,14 @@ class Indexer:
         for key in replaced:
             self.remove_document(key, report)
         if to_add:
-            if self.extractor is None or self.embedder is None:
+            if (self.extractor is None and stated is None) or self.embedder is None:
                 raise TypeError("ingesting needs an extractor and an embedder")
-            extractions = self._without_suppressed(extract_with_cache(self.db, self.extractor, to_add))
-            self._add_documents(to_add, extractions, report)
+            if stated is not None:
+                given = dict(zip((d.id for d in docs), stated))
+                extractions = self._without_suppressed([given[d.id] for d in to_add])
+            else:
+                extractions = self._without_suppressed(extract_with_cache(self.db, self.extractor, to_add))
+            self._add_documents(to_add, extractions, report, read_time=stated is None)
         # A replacement is counted as such, not as a removal plus an addition.
         report.documents_removed -= len(replaced)
         report.documents_replaced += len(replaced)
@@ -280,30 +290,34 @@ class Indexer:
         report.removed_nodes.update(("entity", k) for k in keys)
 
     def _add_documents(self, docs: Sequence[Document], extractions: Sequence[Extraction],
-                       report: WriteReport) -> None:
+                       report: WriteReport, read_time: bool = True) -> None:
         db = self.db
         now = utc_now()
         doc_keys: list[int] = []
         new_entities: dict[str, int] = {}
         new_facts: dict[int, str] = {}
         for doc, extraction in zip(docs, extractions):
+            interval = doc.interval
             cursor = db.conn.execute(
                 "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, source, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "valid_from, valid_to, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True),
-                 doc.fingerprint, doc.extraction_key, doc.source, now))
+                 doc.fingerprint, doc.extraction_key, doc.source, *interval.to_strings(), now))
             doc_key = int(cursor.lastrowid)
             doc_keys.append(doc_key)
             entity_keys = self._entity_keys(extraction.entities, new_entities)
             db.conn.executemany("INSERT OR IGNORE INTO mentions(entity, document) VALUES (?, ?)",
                                 [(k, doc_key) for k in entity_keys.values()])
             report.touched_entities.update(entity_keys.values())
-            for subject, relation, obj in extraction.triples:
-                fact_key = self._fact_key(entity_keys[subject], relation, entity_keys[obj])
+            intervals = (fact_intervals(doc.passage, extraction.triples, interval, doc.reference_date)
+                         if read_time else [interval] * len(extraction.triples))
+            for (subject, relation, obj), fact_interval in zip(extraction.triples, intervals):
+                valid = fact_interval.to_strings()
+                fact_key = self._fact_key(entity_keys[subject], relation, entity_keys[obj], valid)
                 if fact_key is None:
                     cursor = db.conn.execute(
-                        "INSERT INTO facts(subject, relation, object) VALUES (?, ?, ?)",
-                        (entity_keys[subject], relation, entity_keys[obj]))
+                        "INSERT INTO facts(subject, relation, object, valid_from, valid_to) "
+                        "VALUES (?, ?, ?, ?, ?)", (entity_keys[subject], relation, entity_keys[obj], *valid))
                     fact_key = int(cursor.lastrowid)
                     new_facts[fact_key] = f"{subject} {relation} {obj}"
                 db.conn.execute("INSERT OR IGNORE INTO fact_sources(fact, document) VALUES (?, ?)",
@@ -330,10 +344,12 @@ class Indexer:
                 keys[name] = int(row[0])
         return keys
 
-    def _fact_key(self, subject: int, relation: str, obj: int) -> int | None:
+    def _fact_key(self, subject: int, relation: str, obj: int,
+                  valid: tuple[str | None, str | None]) -> int | None:
         row = self.db.conn.execute(
             "SELECT key FROM facts WHERE subject = ? AND relation = ? AND object = ? "
-            "AND valid_from IS NULL AND valid_to IS NULL", (subject, relation, obj)).fetchone()
+            "AND coalesce(valid_from, '') = ? AND coalesce(valid_to, '') = ?",
+            (subject, relation, obj, valid[0] or "", valid[1] or "")).fetchone()
         return int(row[0]) if row else None
 
     def _embed(self, kind: str, keys: list[int], texts: list[str], text_kind: str) -> None:

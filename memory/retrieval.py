@@ -6,11 +6,13 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Callable
 
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
+from graphs.temporal import slice_matrix
 from graphs.retrieve import (
     Seed,
     entity_seeds,
@@ -28,6 +30,7 @@ from .embed import Embedder
 from .errors import InvalidQueryError
 from .explain import Explanation, Hit, PathInfo, SeedInfo
 from .rerank import CrossEncoder
+from .temporal import TimeSlice
 
 __all__ = ["Retriever", "MODES", "QueryTrace", "edge_weights", "fuse_rankings"]
 
@@ -52,6 +55,7 @@ class QueryTrace:
     ranking: float = 0.0
     seeds: list[Seed] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)
+    as_of: date | None = None
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -112,9 +116,16 @@ class Retriever:
         self._query_phrases = query_phrases
         self._cross_encoder = cross_encoder
         self.trace = QueryTrace()
+        self.slice: TimeSlice | None = None
 
-    def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
-        """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`."""
+    def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig,
+                 time_slice: TimeSlice | None = None) -> list[Hit]:
+        """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`.
+
+        With a ``time_slice``, only the passages and facts that hold at its date are
+        seen: by the dense and lexical rankings, the fact linking and the walk.
+        """
+        self.slice = time_slice
         if not isinstance(query, str) or not query.strip():
             raise InvalidQueryError("query must be a non-empty string")
         if mode not in MODES:
@@ -146,20 +157,30 @@ class Retriever:
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
         if not tokens.vocab:
             return []
-        k = min(top_k, len(keys))
+        k = min(top_k + len(self._excluded), len(keys))
         results, scores = retriever.retrieve(tokens, k=k, show_progress=False)
-        ranked = [(keys[int(i)], float(s)) for i, s in zip(results[0], scores[0]) if s > 0]
+        ranked = [(keys[int(i)], float(s)) for i, s in zip(results[0], scores[0])
+                  if s > 0 and keys[int(i)] not in self._excluded][:top_k]
         return self._hits(ranked, "bm25", lambda key, score: Explanation(
             "bm25", f"BM25 score {score:.3f} over title and text"))
 
+    @property
+    def _excluded(self) -> frozenset[int]:
+        """Passages hidden by the time slice."""
+        return self.slice.excluded_documents if self.slice else frozenset()
+
     def _dense_scores(self, query_vector: np.ndarray) -> dict[int, float]:
         ids, scores = self.derived.vectors["document"].all_scores(query_vector)
-        return dict(zip(ids.tolist(), scores.astype(np.float64).tolist()))
+        excluded = self._excluded
+        return {key: score for key, score in zip(ids.tolist(), scores.astype(np.float64).tolist())
+                if key not in excluded}
 
     def _dense(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         started = time.perf_counter()
-        scores, ids = self.derived.vectors["document"].search(query_vector, top_k)
-        ranked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        excluded = self._excluded
+        scores, ids = self.derived.vectors["document"].search(query_vector, top_k + len(excluded))
+        ranked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0])
+                  if i >= 0 and int(i) not in excluded][:top_k]
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, "dense", lambda key, score: Explanation(
             "dense", f"cosine similarity {score:.3f} between query and passage embeddings"))
@@ -180,6 +201,9 @@ class Retriever:
         # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k
         # (after the cross-encoder's recognition filter when configured).
         ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
+        if self.slice is not None:
+            holding = np.fromiter((int(i) in self.slice.holding_facts for i in ids), bool, len(ids))
+            ids, scores = ids[holding], scores[holding]
         if len(ids) == 0:
             return []
         normalised = _min_max(scores)
@@ -236,8 +260,10 @@ class Retriever:
             return self._dense(query_vector, top_k)
         self.trace.seeds = seeds
         started = time.perf_counter()
-        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, edge_weights(config),
-                                       tol=config.ppr_tol, max_iter=config.ppr_max_iter)
+        weights = edge_weights(config)
+        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, weights,
+                                       tol=config.ppr_tol, max_iter=config.ppr_max_iter,
+                                       adjust=self._slicer(weights.get("fact", 0.0)))
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         rows = matrix.rows_of_kind("passage")
@@ -246,6 +272,16 @@ class Retriever:
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, mode, lambda key, score: self._explain_graph(
             mode, key, score, seeds, matrix))
+
+    def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
+        """The as-of slice of the walked matrix, or None without a time slice."""
+        if self.slice is None:
+            return None
+        time_slice = self.slice
+        removed = {(("entity", s), ("entity", o)): support * fact_weight
+                   for (s, o), support in time_slice.removed_fact_weight.items()}
+        excluded = {("passage", key) for key in time_slice.excluded_documents}
+        return lambda matrix: slice_matrix(matrix, removed, excluded)
 
     def _explain_graph(self, mode: str, key: int, score: float, seeds: list[Seed],
                        matrix: GraphMatrix) -> Explanation:

@@ -29,6 +29,8 @@ from .indexing import Indexer, WriteReport, suppression_digest, utc_now
 from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
 from .split import split_documents
+from .temporal_api import TemporalMethods, as_date
+from .timeexpr import date_in_query
 
 __all__ = ["MemoryStore", "StoredDocument"]
 
@@ -46,7 +48,7 @@ class StoredDocument:
     recorded_at: str = ""
 
 
-class MemoryStore:
+class MemoryStore(TemporalMethods):
     """An embeddable HippoRAG-style knowledge store kept in one directory.
 
     Parameters
@@ -97,6 +99,7 @@ class MemoryStore:
         self._closed = False
         #: Seconds per stage and PPR seeds of the last retrieve().
         self.last_query: QueryTrace | None = None
+        self._slices: dict = {}
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -375,7 +378,7 @@ class MemoryStore:
     # -- reads -----------------------------------------------------------------------------
 
     def retrieve(self, query: str, top_k: int = 5, mode: str = "hipporag",
-                 config: RetrievalConfig | None = None) -> list[Hit]:
+                 config: RetrievalConfig | None = None, as_of: Any = None) -> list[Hit]:
         """Rank passages for a query.
 
         Parameters
@@ -392,6 +395,10 @@ class MemoryStore:
             hit, then the ``hipporag`` ranking.
         config : RetrievalConfig, optional
             Overrides the store's retrieval configuration for this query.
+        as_of : date, str or int, optional
+            Answer as of this date (ISO date or year): passages, facts and graph
+            edges that do not hold then are not seen. Without it, a date the query
+            names ("in 2015") is used (``config.temporal.query_dates``).
 
         Returns
         -------
@@ -402,7 +409,12 @@ class MemoryStore:
         retriever = Retriever(self.db, self.derived, lambda: self.embedder,
                               lambda text, named: self._spacy_pipeline().query_phrases(text, named),
                               self._loaded_cross_encoder)
-        hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval)
+        when = as_date(as_of) if as_of is not None else None
+        if when is None and self.config.temporal.query_dates and isinstance(query, str):
+            when = date_in_query(query)
+        hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval,
+                                  self._time_slice(when) if when else None)
+        retriever.trace.as_of = when
         self.last_query = retriever.trace
         return hits
 

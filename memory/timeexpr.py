@@ -26,11 +26,11 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Mapping
 
-from .errors import MemoryStoreError
+from .errors import InvalidDocumentError, MemoryStoreError
 
-__all__ = ["Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
+__all__ = ["document_interval", "reference_date", "Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
            "time_expressions", "sentence_interval", "date_in_query"]
 
 
@@ -298,3 +298,26 @@ def date_in_query(query: str) -> date | None:
             return _read_date(match.group(1)).start
     match = _QUERY_DATE.search(query)
     return _read_date(match.group(1)).start if match else None
+
+
+# -- documents -------------------------------------------------------------------------------
+
+def document_interval(metadata: Mapping[str, Any], position: int | str = "?") -> Interval:
+    """A document's own interval: ``valid_from`` (else ``date``) to the end of ``valid_to``.
+
+    >>> document_interval({"valid_from": 2001, "valid_to": "2005"}).to_strings()
+    ('2001-01-01', '2006-01-01')
+    """
+    try:
+        start_value = metadata.get("valid_from", metadata.get("date"))
+        start = parse_period(start_value).start if start_value is not None else None
+        end = parse_period(metadata["valid_to"]).end if metadata.get("valid_to") is not None else None
+        return Interval(start, end)
+    except InvalidDateError as exc:
+        raise InvalidDocumentError(f"document {position}: {exc}") from None
+
+
+def reference_date(metadata: Mapping[str, Any]) -> date | None:
+    """The document's own date (what "former" refers to), if it has one."""
+    value = metadata.get("date")
+    return parse_period(value).start if value is not None else None

@@ -22,7 +22,7 @@ from memory import (
 )
 from memory.check import check_store
 from memory.cli import main
-from memory.db import DB_FILENAME
+from memory.db import DB_FILENAME, SCHEMA_VERSION
 from memory.documents import content_hash
 from memory.dump import canonical_dump, dump_lines
 from memory.indexing import suppression_digest
@@ -261,17 +261,19 @@ def test_forget_entity_without_and_with_cascade(make_store):
     assert main(["check", "--store", str(cascade.path)]) == 0
 
 
-def test_a_schema_1_store_is_migrated_to_3_on_open(make_store, tmp_path):
+def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, tmp_path):
     store = make_store("old")
     store.ingest(BRIDGE_CORPUS[:2])
     store.close()
     with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:  # back to what schema 1 had
         conn.execute("DROP TABLE suppressed")
+        conn.execute("DROP TABLE functional_relations")
+        conn.execute("DROP INDEX documents_by_title")
         conn.execute("DROP INDEX documents_by_source")
         conn.execute("ALTER TABLE documents DROP COLUMN source")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reopened = make_store("old")
-    assert reopened.db.get_meta("schema_version") == "3"
+    assert reopened.db.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
     assert reopened.db.passages_of("alice") == []
     reopened.forget_entity("Lakeview")
     assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
