@@ -69,7 +69,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     with _existing(args.store) as store:
-        hits = store.retrieve(args.text, top_k=args.top_k, mode=args.mode)
+        hits = store.retrieve(args.text, top_k=args.top_k, mode=args.mode, as_of=args.as_of)
         if args.json:
             print(json.dumps([hit.to_dict(explain=args.explain) for hit in hits], indent=2,
                              ensure_ascii=False))
@@ -82,6 +82,44 @@ def _cmd_query(args: argparse.Namespace) -> int:
             print(f"   {hit.text[:300]}{'...' if len(hit.text) > 300 else ''}")
             if args.explain:
                 print("   " + str(hit.explain()).replace("\n", "\n   "))
+    return 0
+
+
+def _print_records(records: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        print("no facts")
+    for r in records:
+        span = f"{r.valid_from or '...'} to {r.valid_to or '...'}"
+        print(f"{r.subject} | {r.relation} | {r.object}   valid {span}   "
+              f"(sources: {', '.join(r.sources)})")
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        _print_records(store.history(args.subject, args.relation), args.json)
+    return 0
+
+
+def _cmd_facts(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        _print_records(store.facts(args.subject, args.relation, as_of=args.as_of), args.json)
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    with _existing(args.store) as store:
+        report = store.update(args.subject, args.relation, args.object, at=args.at)
+    if args.json:
+        print(json.dumps({"document_id": report.document_id,
+                          "closed": [r.to_dict() for r in report.closed],
+                          "opened": report.opened.to_dict()}, indent=2, ensure_ascii=False))
+        return 0
+    closed = ", ".join(f"{r.object} (until {r.valid_to})" for r in report.closed) or "nothing"
+    print(f"{report.opened.subject} | {report.opened.relation} | {report.opened.object} from "
+          f"{report.opened.valid_from}; closed {closed}; source document {report.document_id}")
     return 0
 
 
@@ -194,7 +232,40 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--json", action="store_true", help="print JSON")
     query.add_argument("--explain", action="store_true",
                        help="show the seed nodes and graph paths behind each hit")
+    query.add_argument("--as-of", metavar="DATE", default=None,
+                       help="answer as of DATE (YYYY, YYYY-MM or YYYY-MM-DD); default: a date the "
+                            "question names ('in 2015'), else no time constraint")
     query.set_defaults(func=_cmd_query)
+
+    history = sub.add_parser("history", help="every value a subject's relation has had",
+                             description="The timeline of (SUBJECT, RELATION): each value with the "
+                                         "interval in which it held and its sources.")
+    history.add_argument("--store", required=True, type=Path, help="store directory")
+    history.add_argument("--subject", required=True, help="entity name")
+    history.add_argument("--relation", required=True, help="relation label, as stored")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=_cmd_history)
+
+    facts = sub.add_parser("facts", help="the facts that hold at a date",
+                           description="Facts holding at --as-of (default today), optionally of "
+                                       "one subject and relation.")
+    facts.add_argument("--store", required=True, type=Path, help="store directory")
+    facts.add_argument("--subject", default=None, help="entity name")
+    facts.add_argument("--relation", default=None, help="relation label, as stored")
+    facts.add_argument("--as-of", metavar="DATE", default=None, help="YYYY, YYYY-MM or YYYY-MM-DD")
+    facts.add_argument("--json", action="store_true", help="print JSON")
+    facts.set_defaults(func=_cmd_facts)
+
+    update = sub.add_parser("update", help="rewrite a fact from a date on, keeping history",
+                            description="Close the current value of (SUBJECT, RELATION) at --at and "
+                                        "open OBJECT; the old value stays as history.")
+    update.add_argument("--store", required=True, type=Path, help="store directory")
+    update.add_argument("--subject", required=True, help="entity name")
+    update.add_argument("--relation", required=True, help="relation label")
+    update.add_argument("--object", required=True, help="the new value")
+    update.add_argument("--at", required=True, metavar="DATE", help="when the new value starts")
+    update.add_argument("--json", action="store_true", help="print the report as JSON")
+    update.set_defaults(func=_cmd_update)
 
     stats = sub.add_parser("stats", help="counts and size of a store",
                            description="Documents, entities, facts, edges by kind, bytes on disk.")
