@@ -113,6 +113,10 @@ class TemporalConfig:
         Subjects with several dated values needed to learn a relation as functional.
     title_timelines : bool
         Dated documents sharing a title are versions: each holds until the next starts.
+    passage_text_time : bool
+        A passage without time fields holds over the span its text talks about (from
+        its earliest to its latest stated time), so an as-of query skips passages that
+        only talk about other times.
     query_dates : bool
         A query that names a date ("in 2015") is answered as of it when ``as_of`` is
         not given.
@@ -122,6 +126,7 @@ class TemporalConfig:
     learn_functional: bool = True
     min_functional_subjects: int = 2
     title_timelines: bool = True
+    passage_text_time: bool = True
     query_dates: bool = True
 
     def __post_init__(self) -> None:

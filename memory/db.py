@@ -23,7 +23,7 @@ __all__ = ["Database", "SCHEMA_VERSION", "DB_FILENAME"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_FILENAME = "memory.sqlite"
 _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 
@@ -40,7 +40,9 @@ CREATE TABLE documents (
     source TEXT,
     valid_from TEXT,
     valid_to TEXT,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    text_valid_from TEXT,
+    text_valid_to TEXT
 );
 CREATE TABLE entities (key INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 CREATE TABLE mentions (
@@ -110,6 +112,9 @@ _MIGRATIONS = {
         "CREATE INDEX documents_by_source ON documents(source)"],
     3: ["CREATE INDEX documents_by_title ON documents(title)",
         "CREATE TABLE functional_relations (relation TEXT PRIMARY KEY) WITHOUT ROWID"],
+    # Passages indexed before schema 5 have no text interval: their text does not restrict them.
+    4: ["ALTER TABLE documents ADD COLUMN text_valid_from TEXT",
+        "ALTER TABLE documents ADD COLUMN text_valid_to TEXT"],
 }
 
 EMBEDDING_KINDS = ("document", "entity", "fact")

@@ -25,6 +25,7 @@ from .documents import Document
 from .embed import Embedder
 from .extract import Extraction, Extractor, extract_with_cache
 from .temporal import fact_intervals
+from .timeexpr import text_interval
 
 __all__ = ["Indexer", "WriteReport", "suppression_digest", "utc_now"]
 
@@ -300,9 +301,11 @@ class Indexer:
             interval = doc.interval
             cursor = db.conn.execute(
                 "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, source, "
-                "valid_from, valid_to, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "valid_from, valid_to, recorded_at, text_valid_from, text_valid_to) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True),
-                 doc.fingerprint, doc.extraction_key, doc.source, *interval.to_strings(), now))
+                 doc.fingerprint, doc.extraction_key, doc.source, *interval.to_strings(), now,
+                 *text_interval(doc.text).to_strings()))
             doc_key = int(cursor.lastrowid)
             doc_keys.append(doc_key)
             entity_keys = self._entity_keys(extraction.entities, new_entities)

@@ -29,8 +29,7 @@ from .indexing import Indexer, WriteReport, suppression_digest, utc_now
 from .rerank import CrossEncoder
 from .retrieval import QueryTrace, Retriever
 from .split import split_documents
-from .temporal_api import TemporalMethods, as_date
-from .timeexpr import date_in_query
+from .temporal_api import TemporalMethods
 
 __all__ = ["MemoryStore", "StoredDocument"]
 
@@ -409,12 +408,10 @@ class MemoryStore(TemporalMethods):
         retriever = Retriever(self.db, self.derived, lambda: self.embedder,
                               lambda text, named: self._spacy_pipeline().query_phrases(text, named),
                               self._loaded_cross_encoder)
-        when = as_date(as_of) if as_of is not None else None
-        if when is None and self.config.temporal.query_dates and isinstance(query, str):
-            when = date_in_query(query)
+        period = self._query_period(query, as_of)
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval,
-                                  self._time_slice(when) if when else None)
-        retriever.trace.as_of = when
+                                  self._time_slice(period) if period else None)
+        retriever.trace.as_of = period.start if period else None
         self.last_query = retriever.trace
         return hits
 

@@ -142,19 +142,39 @@ def holding_facts(versions: list[FactVersion], when: date, functional: set[str])
     return holding
 
 
-def holding_documents_excluded(db: Database, when: date, title_timelines: bool) -> set[int]:
-    """Keys of the documents that do *not* hold at ``when`` (usually the smaller set)."""
-    day = when.isoformat()
-    excluded = {r[0] for r in db.query(
-        "SELECT key FROM documents WHERE (valid_from IS NOT NULL AND valid_from > ?) "
-        "OR (valid_to IS NOT NULL AND valid_to <= ?)", (day, day))}
-    if title_timelines:
+def holding_documents_excluded(db: Database, period: Interval, title_timelines: bool,
+                               passage_text_time: bool) -> set[int]:
+    """Keys of the documents that do *not* hold during ``period`` (usually the smaller set).
+
+    A document is kept when its own interval (its fields; else, with
+    ``passage_text_time``, the span its text talks about) overlaps the period, and,
+    with ``title_timelines``, no later-dated document of the same title started by
+    the period's start.
+    """
+    def disjoint(start_column: str, end_column: str) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        if period.end is not None:
+            clauses.append(f"({start_column} IS NOT NULL AND {start_column} >= ?)")
+            params.append(period.end.isoformat())
+        if period.start is not None:
+            clauses.append(f"({end_column} IS NOT NULL AND {end_column} <= ?)")
+            params.append(period.start.isoformat())
+        return " OR ".join(clauses) or "0", params
+
+    fields, params = disjoint("valid_from", "valid_to")
+    excluded = {r[0] for r in db.query(f"SELECT key FROM documents WHERE {fields}", params)}
+    if passage_text_time:
+        text, params = disjoint("text_valid_from", "text_valid_to")
+        excluded.update(r[0] for r in db.query(
+            f"SELECT key FROM documents WHERE valid_from IS NULL AND valid_to IS NULL AND ({text})",
+            params))
+    if title_timelines and period.start is not None:
         # a dated, open-ended document is superseded by a later-dated one with the same title
         excluded.update(r[0] for r in db.query(
             "SELECT d.key FROM documents d WHERE d.title != '' AND d.valid_from IS NOT NULL "
             "AND d.valid_to IS NULL AND EXISTS (SELECT 1 FROM documents e WHERE e.title = d.title "
             "AND e.valid_from IS NOT NULL AND e.valid_from > d.valid_from AND e.valid_from <= ?)",
-            (day,)))
+            (period.start.isoformat(),)))
     return excluded
 
 
@@ -165,6 +185,9 @@ class TimeSlice:
     Attributes
     ----------
     when : date
+        The date facts are read at (the period's start).
+    period : Interval
+        The time asked about (one day for an explicit ``as_of``).
     excluded_documents : set of int
         Passages that do not hold at ``when``.
     holding_facts : set of int
@@ -175,13 +198,16 @@ class TimeSlice:
     """
 
     when: date
+    period: Interval
     excluded_documents: frozenset[int]
     holding_facts: frozenset[int]
     removed_fact_weight: Mapping[tuple[int, int], float]
 
 
-def time_slice(db: Database, when: date, functional: set[str], title_timelines: bool) -> TimeSlice:
-    """Compute the :class:`TimeSlice` of the store at ``when``."""
+def time_slice(db: Database, period: Interval, functional: set[str], title_timelines: bool,
+               passage_text_time: bool) -> TimeSlice:
+    """Compute the :class:`TimeSlice` of the store for ``period`` (facts at its start)."""
+    when = period.start or date.min
     versions = fact_versions(db)
     holding = holding_facts(versions, when, functional)
     support = dict(db.query("SELECT fact, count(*) FROM fact_sources GROUP BY fact"))
@@ -189,8 +215,8 @@ def time_slice(db: Database, when: date, functional: set[str], title_timelines: 
     for version in versions:
         if version.key not in holding:
             removed[(version.subject, version.object)] += support.get(version.key, 0)
-    return TimeSlice(when, frozenset(holding_documents_excluded(db, when, title_timelines)),
-                     frozenset(holding), dict(removed))
+    excluded = holding_documents_excluded(db, period, title_timelines, passage_text_time)
+    return TimeSlice(when, period, frozenset(excluded), frozenset(holding), dict(removed))
 
 
 def functional_relations(db: Database, configured: Iterable[str], learn: bool,

@@ -17,7 +17,7 @@ from .extract import Extraction, normalize_phrase, normalize_relation
 from .history import FactRecord, facts_at, timeline
 from .indexing import Indexer, WriteReport
 from .temporal import TimeSlice, functional_relations, time_slice
-from .timeexpr import InvalidDateError, parse_date
+from .timeexpr import Interval, InvalidDateError, parse_date, period_in_query
 
 if TYPE_CHECKING:
     from .config import StoreConfig
@@ -65,21 +65,31 @@ class TemporalMethods:
 
     db: "Database"
     config: "StoreConfig"
-    _slices: dict[tuple[int, date], TimeSlice]
+    _slices: dict[tuple[int, Interval], TimeSlice]
 
     def _functional(self) -> set[str]:
         temporal = self.config.temporal
         return functional_relations(self.db, temporal.functional_relations, temporal.learn_functional,
                                     temporal.min_functional_subjects)
 
-    def _time_slice(self, when: date) -> TimeSlice:
-        key = (self.db.generation, when)
+    def _time_slice(self, period: Interval) -> TimeSlice:
+        key = (self.db.generation, period)
         if key not in self._slices:
             if len(self._slices) > 64 or any(g != key[0] for g, _ in self._slices):
                 self._slices.clear()
-            self._slices[key] = time_slice(self.db, when, self._functional(),
-                                           self.config.temporal.title_timelines)
+            temporal = self.config.temporal
+            self._slices[key] = time_slice(self.db, period, self._functional(),
+                                           temporal.title_timelines, temporal.passage_text_time)
         return self._slices[key]
+
+    def _query_period(self, query: Any, as_of: Any) -> Interval | None:
+        """The time a query asks about: one day for ``as_of``, else a period it names."""
+        if as_of is not None:
+            day = as_date(as_of)
+            return Interval(day, date.fromordinal(day.toordinal() + 1))
+        if self.config.temporal.query_dates and isinstance(query, str):
+            return period_in_query(query)
+        return None
 
     def _subject_key(self, subject: str) -> int:
         if not isinstance(subject, str) or not subject.strip():

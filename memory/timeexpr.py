@@ -30,8 +30,9 @@ from typing import Any, Mapping
 
 from .errors import InvalidDocumentError, MemoryStoreError
 
-__all__ = ["document_interval", "reference_date", "Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
-           "time_expressions", "sentence_interval", "date_in_query"]
+__all__ = ["Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
+           "parse_written_period", "time_expressions", "sentence_interval", "text_interval",
+           "date_in_query", "period_in_query", "document_interval", "reference_date"]
 
 
 class InvalidDateError(MemoryStoreError, ValueError):
@@ -189,6 +190,20 @@ def _read_date(text: str) -> Interval:
         return parse_period(f"{year}-{month:02d}")
 
 
+def parse_written_period(text: str) -> Interval:
+    """The period a written date names: ISO forms, or "March 30, 2021", "5 March 2015", "May 2010".
+
+    >>> parse_written_period("March 30, 2021").to_strings()
+    ('2021-03-30', '2021-03-31')
+    """
+    try:
+        return parse_period(text)
+    except InvalidDateError:
+        if not re.fullmatch(_DATE, text.strip().rstrip("."), re.I):
+            raise InvalidDateError(f"cannot read {text!r} as a date") from None
+        return _read_date(text)
+
+
 def _range_end(first: Interval, text: str) -> date | None:
     """The (exclusive) end of a range: "present" is open; "07" after 2006 is 2007."""
     if text.lower() in ("present", "now", "today"):
@@ -279,25 +294,60 @@ def sentence_interval(text: str, reference: date | None = None) -> Interval:
 _QUERY_DATE = re.compile(rf"\b(?:in|during|as of|on|at|by|around)\s+{_D}", re.I)
 
 
-def date_in_query(query: str) -> date | None:
-    """The date a query asks about ("... in 2015" -> 2015-01-01), or None.
+def period_in_query(query: str) -> Interval | None:
+    """The period a query asks about, or None.
 
-    Only dates introduced by a preposition count, so "the 2015 final" is not read as
-    a time constraint. A range ("from 1811 to 1827") gives its first year.
+    A range ("from 1811 to 1827") gives the range; a date introduced by a preposition
+    ("in 2015", "as of March 2019") gives the period it names. A bare date without
+    a preposition ("the 2015 final") is not read as a time constraint.
+
+    >>> period_in_query("Who owned the house from 1811 to 1827?").to_strings()
+    ('1811-01-01', '1828-01-01')
+    >>> period_in_query("Who won the 2015 final?") is None
+    True
+    """
+    match = _PATTERNS[0][1].search(query)
+    if match:
+        try:
+            return _interval_of("range", match)
+        except InvalidDateError:
+            pass
+    match = _QUERY_DATE.search(query)
+    return _read_date(match.group(1)) if match else None
+
+
+def date_in_query(query: str) -> date | None:
+    """The first day of :func:`period_in_query` ("... in 2015" -> 2015-01-01), or None.
 
     >>> date_in_query("Who coached Ajax in 2015?")
     datetime.date(2015, 1, 1)
     >>> date_in_query("Who owned the house from 1811 to 1827?")
     datetime.date(1811, 1, 1)
-    >>> date_in_query("Who won the 2015 final?") is None
-    True
     """
-    for kind, pattern in _PATTERNS[:1]:
-        match = pattern.search(query)
-        if match:
-            return _read_date(match.group(1)).start
-    match = _QUERY_DATE.search(query)
-    return _read_date(match.group(1)).start if match else None
+    period = period_in_query(query)
+    return period.start if period is not None else None
+
+
+def text_interval(text: str) -> Interval:
+    """The span of time a passage talks about: from its earliest to its latest stated time.
+
+    Each sentence's interval is read as for facts (a bare date holds from then on);
+    the passage covers from the earliest start (open if a sentence has an open start)
+    to the latest end (open if one has an open end). No time expression: open.
+
+    >>> text_interval("In 1954 Gibson bought the house.").to_strings()
+    ('1954-01-01', None)
+    >>> text_interval("Smith coached Ajax from 2001 to 2005. Jones from 2006 to 2008.").to_strings()
+    ('2001-01-01', '2009-01-01')
+    """
+    intervals = [sentence_interval(s) for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+    intervals = [i for i in intervals if not i.is_open]
+    if not intervals:
+        return Interval()
+    starts = [i.start for i in intervals]
+    ends = [i.end for i in intervals]
+    return Interval(None if None in starts else min(s for s in starts if s is not None),
+                    None if None in ends else max(e for e in ends if e is not None))
 
 
 # -- documents -------------------------------------------------------------------------------

@@ -271,9 +271,11 @@ def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, 
         conn.execute("DROP INDEX documents_by_title")
         conn.execute("DROP INDEX documents_by_source")
         conn.execute("ALTER TABLE documents DROP COLUMN source")
+        conn.execute("ALTER TABLE documents DROP COLUMN text_valid_from")
+        conn.execute("ALTER TABLE documents DROP COLUMN text_valid_to")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reopened = make_store("old")
-    assert reopened.db.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
+    assert reopened.db.get_meta("schema_version") == str(SCHEMA_VERSION) == "5"
     assert reopened.db.passages_of("alice") == []
     reopened.forget_entity("Lakeview")
     assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
