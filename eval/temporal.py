@@ -18,7 +18,9 @@ SituatedQA (dated statements, one per timeline value):
   asked as of them) and time-invariant retention (items that never changed).
 
 TimeQA (Wikipedia paragraphs; questions name their period): answer recall and gold
-paragraph recall at k, with the question's own date (``as_of``) against no time.
+paragraph recall at k, with the question's own period (``as_of``: passages whose text
+excludes it are hidden, passages that mention it come first), with the hiding alone
+(``as_of_filter_only``), and with no time.
 """
 
 from __future__ import annotations
@@ -63,11 +65,11 @@ class Asker:
     def __init__(self, store: MemoryStore, mode: str) -> None:
         self.store, self.mode = store, mode
         self.timeless = dataclasses.replace(store.config, temporal=TemporalConfig(query_dates=False))
-        self._cache: dict[tuple[str, date | None], str] = {}
+        self._cache: dict[tuple[str, date | None, int], str] = {}
         self.queries = 0
 
     def top1(self, question: str, when: date | None) -> str:
-        key = (question, when)
+        key = (question, when, self.store.db.generation)  # a write makes earlier answers stale
         if key not in self._cache:
             if when is None:  # no time at all: the query's own dates are ignored too
                 saved, self.store.config = self.store.config, self.timeless
@@ -167,9 +169,11 @@ def _rate(outcomes: Sequence[bool]) -> float | None:
 
 
 def run_situatedqa(args: argparse.Namespace, workdir: Path, config: StoreConfig) -> dict[str, Any]:
-    items, pairs = load_situatedqa(args.data or shared_data_dir() / "situatedqa", args.split, args.limit)
+    items, pairs = load_situatedqa(args.data or shared_data_dir() / "situatedqa", args.split, args.limit,
+                                   args.offset)
     by_id = {item.id: item for item in items}
-    result: dict[str, Any] = {"items": len(items), "pairs": len(pairs), "retriever": args.retriever}
+    result: dict[str, Any] = {"items": len(items), "offset": args.offset, "pairs": len(pairs),
+                              "retriever": args.retriever}
     with MemoryStore(workdir / "full", config) as store:
         began = time.perf_counter()
         store.ingest([doc for item in items for doc in statement_docs(item)])
@@ -186,8 +190,9 @@ def run_situatedqa(args: argparse.Namespace, workdir: Path, config: StoreConfig)
 
 
 def run_timeqa(args: argparse.Namespace, workdir: Path, config: StoreConfig) -> dict[str, Any]:
-    docs, questions = load_timeqa(args.data or shared_data_dir() / "timeqa", args.limit)
-    result: dict[str, Any] = {"passages": len(docs), "questions": len(questions),
+    docs, questions = load_timeqa(args.data or shared_data_dir() / "timeqa", args.limit, args.offset)
+    result: dict[str, Any] = {"records": args.limit, "offset": args.offset, "passages": len(docs),
+                              "questions": len(questions),
                               "retriever": args.retriever, "top_k": args.top_k,
                               "questions_with_a_date": sum(date_in_query(q.question) is not None
                                                            for q in questions)}
@@ -195,8 +200,11 @@ def run_timeqa(args: argparse.Namespace, workdir: Path, config: StoreConfig) -> 
         began = time.perf_counter()
         store.ingest(docs)
         result["ingest_seconds"] = round(time.perf_counter() - began, 1)
-        timeless = dataclasses.replace(config, temporal=TemporalConfig(query_dates=False))
-        for name, run_config in (("as_of", config), ("no_time", timeless)):
+        runs = {"as_of": config,
+                "as_of_filter_only": dataclasses.replace(
+                    config, temporal=dataclasses.replace(config.temporal, period_rerank_depth=0)),
+                "no_time": dataclasses.replace(config, temporal=TemporalConfig(query_dates=False))}
+        for name, run_config in runs.items():
             store.config = run_config
             answer, gold = [], []
             for question in tqdm(questions, desc=name, leave=False):
@@ -213,7 +221,7 @@ def markdown(dataset: str, result: dict[str, Any]) -> str:
     if dataset == "timeqa":
         k = result["top_k"]
         rows = [f"| {name} | {result[name][f'AR@{k}']:.3f} | {result[name][f'R@{k}']:.3f} |"
-                for name in ("as_of", "no_time")]
+                for name in ("as_of", "as_of_filter_only", "no_time")]
         return "\n".join([f"| run | AR@{k} | R@{k} (gold paragraph) |", "|---|---|---|", *rows])
     lines = ["| run | answerable top-1 | before timeline | unstated answer | year accuracy "
              "| known | cut-off | partial | unknown |", "|---" * 10 + "|"]
@@ -238,7 +246,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="the dataset's directory (default: ../shared/data/DATASET)")
     parser.add_argument("--split", default="dev", choices=["dev", "train"], help="SituatedQA split")
     parser.add_argument("--limit", type=int, default=None,
-                        help="first N SituatedQA timelines / TimeQA records (default: 200 / 40)")
+                        help="N SituatedQA timelines / TimeQA records (default: 200 / 40)")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="skip the first N timelines / records (e.g. to measure on data "
+                             "not used while developing)")
     parser.add_argument("--retriever", default="hipporag",
                         choices=["hipporag", "hipporag1", "dense", "bm25", "hybrid"])
     parser.add_argument("--top-k", type=int, default=5, help="TimeQA passages per question")
@@ -263,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.quiet)
     if args.limit is None:
         args.limit = 200 if args.dataset == "situatedqa" else 40
-    if args.limit < 1 or args.top_k < 1 or args.sample < 0:
-        parser.error("--limit and --top-k must be positive, --sample >= 0")
+    if args.limit < 1 or args.top_k < 1 or args.sample < 0 or args.offset < 0:
+        parser.error("--limit and --top-k must be positive, --sample and --offset >= 0")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="eval-temporal-"))
     config = StoreConfig(embedding=EmbeddingConfig(model=args.embedder))
     try:

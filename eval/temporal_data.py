@@ -78,15 +78,18 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def load_situatedqa(root: Path, split: str = "dev", limit: int | None = None
+def load_situatedqa(root: Path, split: str = "dev", limit: int | None = None, offset: int = 0
                     ) -> tuple[list[TimelineItem], list[QAPair]]:
     """Timelines with at least one dated value, and the QA pairs of those questions.
+
+    ``offset`` skips that many timelines first (to measure on items not looked at).
 
     The ``as of`` date of a pair is the end of the period it names ("2019" is read
     as the last day of 2019: a value that started during 2019 holds "as of 2019",
     which is how SituatedQA's ``start`` pairs are built).
     """
-    items = []
+    items: list[TimelineItem] = []
+    skipped = 0
     for record in _read_jsonl(root / "raw_data" / f"temp.{split}.jsonl"):
         values: dict[date, tuple[str, ...]] = {}
         for entry in record.get("timelines") or []:
@@ -96,7 +99,9 @@ def load_situatedqa(root: Path, split: str = "dev", limit: int | None = None
                 answers = tuple(a for a in (answers or []) if isinstance(a, str) and a.strip())
                 if when is not None and answers:
                     values.setdefault(when, answers)
-        if values:
+        if values and skipped < offset:
+            skipped += 1
+        elif values:
             items.append(TimelineItem(str(record["id"]), record["question"],
                                       tuple((values[d], d) for d in sorted(values))))
         if limit is not None and len(items) >= limit:
@@ -109,7 +114,7 @@ def load_situatedqa(root: Path, split: str = "dev", limit: int | None = None
         try:
             period = parse_written_period(str(record["date"]))
         except ValueError:
-            continue  # a date SituatedQA wrote unreadably ("February 0")
+            continue  # a date SituatedQA wrote unreadably
         assert period.end is not None
         last_day = date.fromordinal(period.end.toordinal() - 1)
         answers = tuple(a for a in record.get("answer") or [] if isinstance(a, str) and a.strip())
@@ -133,17 +138,20 @@ def _literal(value: Any) -> Any:
     return ast.literal_eval(value) if isinstance(value, str) else value
 
 
-def load_timeqa(root: Path, limit: int | None = None
+def load_timeqa(root: Path, limit: int | None = None, offset: int = 0
                 ) -> tuple[list[dict[str, Any]], list[TimeQAQuestion]]:
-    """TimeQA paragraphs as documents (``<article>#<n>``, titled by the article) and questions."""
+    """TimeQA paragraphs as documents (``<article>#<n>``, titled by the article) and questions.
+
+    Reads ``limit`` records after skipping ``offset``.
+    """
     path = root / "human_annotated_train.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found (see ../shared/data/README.md)")
-    records = json.loads(path.read_text(encoding="utf-8"))[:limit]
+    records = json.loads(path.read_text(encoding="utf-8"))[offset:None if limit is None else offset + limit]
     docs: list[dict[str, Any]] = []
     questions: list[TimeQAQuestion] = []
     seen_articles: set[str] = set()
-    for number, record in enumerate(records):
+    for number, record in enumerate(records, start=offset):
         article = record["link"].rsplit("/", 1)[-1].replace("_", " ")
         paras = _literal(record["paras"])
         if article not in seen_articles:  # one article can carry several relations

@@ -120,6 +120,10 @@ class TemporalConfig:
     query_dates : bool
         A query that names a date ("in 2015") is answered as of it when ``as_of`` is
         not given.
+    period_rerank_depth : int
+        For a query with a time (``as_of`` or a named date), among the best this many
+        passages those whose text mentions a time in the asked period come first, in
+        their order, before the others (0 turns it off).
     """
 
     functional_relations: tuple[str, ...] = ()
@@ -128,12 +132,15 @@ class TemporalConfig:
     title_timelines: bool = True
     passage_text_time: bool = True
     query_dates: bool = True
+    period_rerank_depth: int = 20
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "functional_relations",
                            tuple(" ".join(r.lower().split()) for r in self.functional_relations))
         if self.min_functional_subjects < 1:
             raise ConfigError("temporal.min_functional_subjects must be >= 1")
+        if self.period_rerank_depth < 0:
+            raise ConfigError("temporal.period_rerank_depth must be >= 0")
 
 
 @dataclass(frozen=True)

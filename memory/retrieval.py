@@ -31,8 +31,9 @@ from .errors import InvalidQueryError
 from .explain import Explanation, Hit, PathInfo, SeedInfo
 from .rerank import CrossEncoder
 from .temporal import TimeSlice
+from .timeexpr import Interval, mentioned_periods
 
-__all__ = ["Retriever", "MODES", "QueryTrace", "edge_weights", "fuse_rankings"]
+__all__ = ["Retriever", "MODES", "QueryTrace", "edge_weights", "fuse_rankings", "prefer_period"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,35 @@ def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int,
     return fused
 
 
+def prefer_period(hits: list[Hit], period: Interval) -> list[Hit]:
+    """The hits whose text mentions a time in ``period`` first, each group in its order.
+
+    A passage that talks about the asked time is more likely to say what held then
+    than one about other years that merely matches the question's words.
+
+    >>> from memory.explain import Explanation
+    >>> from memory.timeexpr import parse_period
+    >>> hits = [Hit(i, 1.0, "", text, r, "dense", lambda: Explanation("dense", "")) for r, (i, text)
+    ...         in enumerate([("a", "Smith, 1990 to 1995."), ("b", "Jones, 2001-2004."), ("c", "Lee.")], 1)]
+    >>> [(h.doc_id, h.rank) for h in prefer_period(hits, parse_period(2003))]
+    [('b', 1), ('a', 2), ('c', 3)]
+    """
+    mentions = [any(p.overlaps(period) for p in mentioned_periods(hit.text)) for hit in hits]
+    order = sorted(range(len(hits)), key=lambda i: not mentions[i])
+    ranked = []
+    for rank, i in enumerate(order, start=1):
+        hit = hits[i]
+        if mentions[i]:
+            note = f"mentions the asked period (was rank {hit.rank}); "
+            explain = (lambda hit=hit, note=note: dataclasses.replace(
+                hit.explain(), summary=note + hit.explain().summary))
+            hit = dataclasses.replace(hit, rank=rank, _explain=explain)
+        else:
+            hit = dataclasses.replace(hit, rank=rank)
+        ranked.append(hit)
+    return ranked
+
+
 class Retriever:
     """Runs the retrieval modes over a store's database and derived state."""
 
@@ -119,11 +149,13 @@ class Retriever:
         self.slice: TimeSlice | None = None
 
     def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig,
-                 time_slice: TimeSlice | None = None) -> list[Hit]:
+                 time_slice: TimeSlice | None = None, period_depth: int = 0) -> list[Hit]:
         """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`.
 
-        With a ``time_slice``, only the passages and facts that hold at its date are
-        seen: by the dense and lexical rankings, the fact linking and the walk.
+        With a ``time_slice``, only the passages and facts that hold in its period are
+        seen: by the dense and lexical rankings, the fact linking and the walk; and
+        among the best ``period_depth`` passages, those whose text mentions a time in
+        the period come first (:func:`prefer_period`).
         """
         self.slice = time_slice
         if not isinstance(query, str) or not query.strip():
@@ -133,6 +165,12 @@ class Retriever:
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise InvalidQueryError("top_k must be a positive integer")
         self.trace = QueryTrace(mode)
+        if time_slice is None or period_depth <= 0:
+            return self._ranked(query, top_k, mode, config)
+        pool = self._ranked(query, max(top_k, period_depth), mode, config)
+        return prefer_period(pool, time_slice.period)[:top_k]
+
+    def _ranked(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
         if len(self.derived.vectors["document"]) == 0:
             return []
         if mode == "bm25":

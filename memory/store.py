@@ -410,7 +410,8 @@ class MemoryStore(TemporalMethods):
                               self._loaded_cross_encoder)
         period = self._query_period(query, as_of)
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval,
-                                  self._time_slice(period) if period else None)
+                                  self._time_slice(period) if period else None,
+                                  self.config.temporal.period_rerank_depth)
         retriever.trace.as_of = period.start if period else None
         self.last_query = retriever.trace
         return hits

@@ -32,7 +32,7 @@ from .errors import InvalidDocumentError, MemoryStoreError
 
 __all__ = ["Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
            "parse_written_period", "time_expressions", "sentence_interval", "text_interval",
-           "date_in_query", "period_in_query", "document_interval", "reference_date"]
+           "date_in_query", "period_in_query", "mentioned_periods", "document_interval", "reference_date"]
 
 
 class InvalidDateError(MemoryStoreError, ValueError):
@@ -150,10 +150,12 @@ _DATE = (rf"(?:\d{{1,2}}\s+{_MONTH}\s+{_YEAR}|{_MONTH}\s+\d{{1,2}}\s*,?\s+{_YEAR
 _D = rf"(?<![\d,.$£€])({_DATE})(?![\d,]\d|\s*%)"
 # the end of a range: a date, a two-digit year ("2006-07") or "present"
 _END = rf"(?<![\d,.$£€])({_DATE}|\d{{2}}|present|now|today)(?![\d,]\d|\s*%)"
+_FULL_END = rf"(?<![\d,.$£€])({_DATE}|present|now|today)(?![\d,]\d|\s*%)"  # no "07"
 _DASH = r"\s*(?:-|–|—)\s*"
 _PATTERNS = [
     ("range", re.compile(rf"\b(?:from|between)\s+{_D}\s*(?:to|until|till|and|-|–|—)\s*{_END}", re.I)),
     ("range", re.compile(rf"{_D}{_DASH}{_END}", re.I)),
+    ("range", re.compile(rf"{_D}\s+(?:to|until|till|through)\s+{_FULL_END}", re.I)),
     ("since", re.compile(rf"\b(?:since|as of|starting in|beginning in|from)\s+{_D}", re.I)),
     ("until", re.compile(rf"\b(?:until|till|up to|through|before)\s+{_D}", re.I)),
     ("point", re.compile(_D, re.I)),
@@ -306,12 +308,13 @@ def period_in_query(query: str) -> Interval | None:
     >>> period_in_query("Who won the 2015 final?") is None
     True
     """
-    match = _PATTERNS[0][1].search(query)
-    if match:
-        try:
-            return _interval_of("range", match)
-        except InvalidDateError:
-            pass
+    for kind, pattern in _PATTERNS:
+        match = pattern.search(query) if kind == "range" else None
+        if match:
+            try:
+                return _interval_of("range", match)
+            except InvalidDateError:
+                pass
     match = _QUERY_DATE.search(query)
     return _read_date(match.group(1)) if match else None
 
@@ -326,6 +329,18 @@ def date_in_query(query: str) -> date | None:
     """
     period = period_in_query(query)
     return period.start if period is not None else None
+
+
+def mentioned_periods(text: str) -> list[Interval]:
+    """The periods a text mentions, each as itself: a bare date is the period it names.
+
+    Unlike :func:`sentence_interval`, which reads "in 1954" as holding from 1954 on,
+    this is what the text talks *about*, for preferring passages about an asked time.
+
+    >>> [p.to_strings() for p in mentioned_periods("Todd edited it in 1923, Settle from 1926 to 1935.")]
+    [('1923-01-01', '1924-01-01'), ('1926-01-01', '1936-01-01')]
+    """
+    return [_read_date(e.text) if e.kind == "point" else e.interval for e in time_expressions(text)]
 
 
 def text_interval(text: str) -> Interval:

@@ -195,3 +195,28 @@ def test_cli_update_history_facts_and_query_as_of(make_store, capsys) -> None:
     assert cli_main(["update", "--store", path, "--subject", "Ajax", "--relation", "coach",
                      "--object", "X", "--at", "soon"]) == 2
     assert "cannot read 'soon'" in capsys.readouterr().err
+
+
+def test_passages_are_hidden_by_their_text_dates_and_those_about_the_period_come_first(make_store) -> None:
+    docs = [{"id": "todd", "text": "Dorothy Todd edited British Vogue from 1923 to 1926."},
+            {"id": "settle", "text": "Alison Settle was editor of British Vogue from 1926 to 1935."},
+            {"id": "since", "text": "Since 1992 the magazine has kept its London office."},
+            {"id": "about", "text": "British Vogue is a fashion magazine edited in London."}]
+    store = make_store("text", StoreConfig(temporal=TemporalConfig(period_rerank_depth=4)))
+    store.ingest(docs)
+    question = "Who edited British Vogue?"
+    for mode in ("hipporag", "dense", "bm25"):
+        hits = store.retrieve(question, top_k=4, mode=mode, as_of=1924)
+        assert hits[0].doc_id == "todd", mode  # the one passage about 1924 comes first
+        assert {h.doc_id for h in hits} == {"todd", "about"}, mode  # Settle's and the 1992 one talk of other times
+        assert "mentions the asked period" in hits[0].explain().summary
+        assert "mentions the asked period" not in hits[1].explain().summary
+        assert [h.rank for h in hits] == [1, 2]
+    named = store.retrieve("Who edited British Vogue in 1930?", top_k=4, mode="dense")
+    assert named[0].doc_id == "settle" and "todd" not in {h.doc_id for h in named}
+    assert {h.doc_id for h in store.retrieve(question, top_k=4, mode="dense", as_of=2000)} == {"since", "about"}
+    assert len(store.retrieve(question, top_k=4, mode="dense")) == 4  # no time: everything
+    plain = make_store("plain", StoreConfig(temporal=TemporalConfig(passage_text_time=False,
+                                                                   period_rerank_depth=0)))
+    plain.ingest(docs)
+    assert len(plain.retrieve(question, top_k=4, mode="dense", as_of=1924)) == 4
