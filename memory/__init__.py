@@ -1,6 +1,6 @@
 """An embeddable, HippoRAG-style knowledge store: ``from memory import MemoryStore``."""
 
-from .config import (EmbeddingConfig, ExtractionConfig, GraphConfig, IngestConfig, RetrievalConfig,
+from .config import (BankConfig, EmbeddingConfig, ExtractionConfig, GraphConfig, IngestConfig, RetrievalConfig,
                      StoreConfig, TemporalConfig)
 from .documents import Document
 from .errors import (
@@ -21,6 +21,7 @@ from .store import MemoryStore, StoredDocument
 __version__ = "0.1.0"
 
 __all__ = [
+    "BankConfig",
     "ConfigError",
     "Document",
     "EmbeddingConfig",

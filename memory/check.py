@@ -3,11 +3,13 @@
 Checks SQLite's own integrity, that every row refers to rows that exist, that
 nothing unsupported survived (a fact without a source, an entity without a
 mention), that every row has its embedding and no embedding outlives its row,
-and that the faiss indexes hold exactly the stored vectors.
+that the faiss indexes hold exactly the stored vectors, and that every memory-bank
+block's weights file exists and matches its hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -63,4 +65,16 @@ def check_store(store: Any) -> list[str]:
             actual = index.reconstruct(np.sort(keys).tolist())
             if not np.array_equal(expected, actual):
                 problems.append(f"the {kind} faiss index differs from the stored vectors")
+    return problems + _bank_problems(store)
+
+
+def _bank_problems(store: Any) -> list[str]:
+    """Memory-bank blocks whose weights file is missing or does not match its hash."""
+    problems = []
+    for node, weights in store.db.query("SELECT node, weights FROM bank_blocks"):
+        path = store.bank.directory / f"{weights}.safetensors"
+        if not path.is_file():
+            problems.append(f"bank block {node}: weights file missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != weights:
+            problems.append(f"bank block {node}: weights file does not match its hash")
     return problems

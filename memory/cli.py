@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
+from .bank.cli import add_bank_parser
 from .check import check_store
 from .config import SPLIT_MODES, IngestConfig
 from .db import DB_FILENAME
@@ -316,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="SQLite integrity, dangling or unsupported rows, embeddings, faiss indexes.")
     check.add_argument("--store", required=True, type=Path, help="store directory")
     check.set_defaults(func=_cmd_check)
+
+    add_bank_parser(sub, _existing)
     return parser
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
+    "BankConfig",
     "EmbeddingConfig",
     "ExtractionConfig",
     "GraphConfig",
@@ -226,6 +227,12 @@ class RetrievalConfig:
         the ``hipporag`` ranking follows.
     ppr_tol, ppr_max_iter :
         Convergence of the power iteration (L1 change per step).
+    bank_seeds : int
+        With a fitted memory bank, its top predicted entities for the query are
+        added as PPR seeds (``hipporag`` and ``hipporag1`` modes); 0 is off.
+    bank_seed_weight : float
+        Weight of each bank seed relative to the strongest other seed, times the
+        bank's confidence.
     """
 
     damping: float = 0.5
@@ -242,8 +249,12 @@ class RetrievalConfig:
     hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
+    bank_seeds: int = 0
+    bank_seed_weight: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.bank_seeds < 0 or self.bank_seed_weight < 0:
+            raise ConfigError("retrieval.bank_seeds and retrieval.bank_seed_weight must be >= 0")
         if not 0.0 <= self.damping < 1.0:
             raise ConfigError("retrieval.damping must be in [0, 1)")
         if self.passage_node_weight < 0:
@@ -264,6 +275,64 @@ class RetrievalConfig:
             raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 
 
+@dataclass(frozen=True)
+class BankConfig:
+    """The hierarchical parametric memory bank (see :mod:`memory.bank`).
+
+    The values in force at :meth:`~memory.bank.MemoryBank.fit` are recorded with the
+    bank and used by every later retraining, so a retrained block equals one trained
+    from scratch; a different configuration takes effect on ``rebalance``.
+
+    Parameters
+    ----------
+    branching : int
+        Children per node of the routing tree.
+    depth : int
+        Levels of blocks below the anchor (the paper uses 4).
+    min_leaf : int
+        A node with fewer than ``branching * min_leaf`` facts is not split.
+    hidden : int
+        Hidden width of each block (``d -> hidden -> d``).
+    anchor_hidden : int
+        Hidden width of the anchor.
+    anchor_min_support : int
+        The anchor learns the common facts: those stated by at least this many
+        documents (the blocks learn every fact routed to them).
+    epochs, learning_rate, temperature, batch_size :
+        Training: Adam over seeded mini-batches, InfoNCE with cosine / temperature.
+    mix_temperature : float
+        A query's components (anchor and path blocks) are averaged with weights
+        ``softmax(confidence / mix_temperature)``, each component's confidence being
+        its prediction's cosine to the nearest entity.
+    seed : int
+        Seeds every block (with its node id).
+    """
+
+    branching: int = 4
+    depth: int = 3
+    min_leaf: int = 8
+    hidden: int = 64
+    anchor_hidden: int = 256
+    anchor_min_support: int = 2
+    epochs: int = 60
+    learning_rate: float = 3e-3
+    temperature: float = 0.05
+    batch_size: int = 256
+    mix_temperature: float = 0.02
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("branching", "depth", "min_leaf", "hidden", "anchor_hidden", "anchor_min_support",
+                     "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"bank.{name} must be >= 1")
+        if self.branching < 2:
+            raise ConfigError("bank.branching must be >= 2")
+        for name in ("learning_rate", "temperature", "mix_temperature"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"bank.{name} must be > 0")
+
+
 _SECTIONS = {
     "embedding": EmbeddingConfig,
     "extraction": ExtractionConfig,
@@ -271,6 +340,7 @@ _SECTIONS = {
     "retrieval": RetrievalConfig,
     "ingest": IngestConfig,
     "temporal": TemporalConfig,
+    "bank": BankConfig,
 }
 #: Sections that determine the stored data; a reopened store must agree on them.
 STORED_SECTIONS = ("embedding", "extraction", "graph")
@@ -286,6 +356,7 @@ class StoreConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    bank: BankConfig = field(default_factory=BankConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain JSON-ready dicts."""

@@ -27,6 +27,28 @@ SCHEMA_VERSION = 5
 DB_FILENAME = "memory.sqlite"
 _APPLICATION_ID = 0x48495050  # "HIPP": marks the file as ours
 
+_BANK_TABLES = """
+CREATE TABLE bank_nodes (
+    node TEXT PRIMARY KEY,
+    parent TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    centroid BLOB NOT NULL,
+    blocked INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE bank_blocks (
+    node TEXT PRIMARY KEY,
+    weights TEXT NOT NULL,
+    training_digest TEXT NOT NULL,
+    facts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE bank_routes (
+    fact INTEGER PRIMARY KEY REFERENCES facts(key) ON DELETE CASCADE,
+    leaf TEXT NOT NULL,
+    key_text TEXT NOT NULL,
+    key_vector BLOB NOT NULL
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -102,7 +124,7 @@ CREATE TABLE suppressed (
 CREATE INDEX documents_by_source ON documents(source);
 CREATE INDEX documents_by_title ON documents(title);
 CREATE TABLE functional_relations (relation TEXT PRIMARY KEY) WITHOUT ROWID;
-"""
+""" + _BANK_TABLES
 
 #: Statements that bring a store of the key's schema version to the next one.
 _MIGRATIONS = {
@@ -114,7 +136,8 @@ _MIGRATIONS = {
         "CREATE TABLE functional_relations (relation TEXT PRIMARY KEY) WITHOUT ROWID"],
     # Passages indexed before schema 5 have no text interval: their text does not restrict them.
     4: ["ALTER TABLE documents ADD COLUMN text_valid_from TEXT",
-        "ALTER TABLE documents ADD COLUMN text_valid_to TEXT"],
+        "ALTER TABLE documents ADD COLUMN text_valid_to TEXT",
+        *(statement for statement in _BANK_TABLES.split(";") if statement.strip())],
 }
 
 EMBEDDING_KINDS = ("document", "entity", "fact")

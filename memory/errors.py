@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "ExtractionError",
     "InvalidQueryError",
+    "BankNotFittedError",
 ]
 
 
@@ -59,3 +60,7 @@ class ExtractionError(MemoryStoreError):
 
 class InvalidQueryError(MemoryStoreError, ValueError):
     """A query is empty or not text, or a retrieval argument is out of range."""
+
+
+class BankNotFittedError(MemoryStoreError):
+    """The memory bank is used before ``store.bank.fit()`` (or it has no facts to learn)."""

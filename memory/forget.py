@@ -26,7 +26,9 @@ class ForgetReport:
         ``facts`` and ``entities`` that lost a supporting document but stay,
         with a decremented weight, because other documents still yield them.
     recomputed : dict
-        ``synonym_lists`` recomputed because they held a removed entity.
+        ``synonym_lists`` recomputed because they held a removed entity, and
+        ``bank_blocks`` of the memory bank retrained or removed because their
+        training facts changed.
     extraction_cache_purged : int
         Cached extractions deleted (no remaining document has that content).
     stated_in : tuple of str
@@ -51,7 +53,8 @@ class ForgetReport:
             removed={"documents": report.documents_removed, "facts": report.facts_removed,
                      "entities": report.entities_removed},
             kept={"facts": report.facts_kept, "entities": report.entities_kept},
-            recomputed={"synonym_lists": report.synonym_lists_recomputed},
+            recomputed={"synonym_lists": report.synonym_lists_recomputed,
+                        "bank_blocks": report.bank_blocks_retrained},
             extraction_cache_purged=report.extraction_cache_purged,
             stated_in=tuple(sorted(stated_in)),
         )

@@ -69,6 +69,8 @@ class WriteReport:
     weakened_entities: set[int] = field(default_factory=set)
     removed_facts: set[int] = field(default_factory=set)
     extraction_cache_purged: int = 0
+    #: Memory-bank blocks retrained (or removed) after the write, when the bank is fitted.
+    bank_blocks_retrained: int = 0
 
     @property
     def changed(self) -> bool:

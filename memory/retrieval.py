@@ -139,8 +139,10 @@ class Retriever:
 
     def __init__(self, db: Database, derived: DerivedState, embedder: Callable[[], Embedder],
                  query_phrases: Callable[[str, bool], list[str]],
-                 cross_encoder: Callable[[], CrossEncoder]) -> None:
+                 cross_encoder: Callable[[], CrossEncoder],
+                 bank_links: Callable[[str, int], list[tuple[int, float, str]]] | None = None) -> None:
         self.db = db
+        self._bank_links = bank_links
         self.derived = derived
         self._embedder = embedder
         self._query_phrases = query_phrases
@@ -229,10 +231,18 @@ class Retriever:
               config: RetrievalConfig) -> list[Seed]:
         """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes)."""
         if mode == "hipporag1":
-            return self._link_phrases(query, config, 1.0, whole_query_fallback=True)
-        seeds = self._link_facts(query, query_vector, config)
-        if config.entity_link_weight > 0:
-            seeds += self._link_phrases(query, config, config.entity_link_weight)
+            seeds = self._link_phrases(query, config, 1.0, whole_query_fallback=True)
+        else:
+            seeds = self._link_facts(query, query_vector, config)
+            if config.entity_link_weight > 0:
+                seeds += self._link_phrases(query, config, config.entity_link_weight)
+        if config.bank_seeds > 0 and self._bank_links is not None:
+            links = self._bank_links(query, config.bank_seeds)
+            named = {("entity", key): (name, score) for key, score, name in links}
+            seeds += [dataclasses.replace(seed, reason="memory bank predicts {!r} ({:.3f})".format(
+                          *named[seed.node]))
+                      for seed in entity_seeds(links, self.derived.graph, config.node_specificity,
+                                               config.bank_seed_weight)]
         return merge_seeds(seeds)
 
     def _link_facts(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> list[Seed]:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import networkx as nx
 
+from .bank import MemoryBank, Recall
 from .config import IngestConfig, RetrievalConfig, StoreConfig
 from .db import DB_FILENAME, Database
 from .derived import DerivedState
@@ -99,6 +100,7 @@ class MemoryStore(TemporalMethods):
         #: Seconds per stage and PPR seeds of the last retrieve().
         self.last_query: QueryTrace | None = None
         self._slices: dict = {}
+        self._bank: MemoryBank | None = None
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -157,6 +159,24 @@ class MemoryStore(TemporalMethods):
             dim = int(stored_dim) if stored_dim else self.embedder.dim
             self._derived = DerivedState(self.db, self.path, dim)
         return self._derived
+
+    @property
+    def bank(self) -> MemoryBank:
+        """The hierarchical parametric memory bank (``fit()`` it before use)."""
+        self._check_open()
+        if self._bank is None:
+            self._bank = MemoryBank(self)
+        return self._bank
+
+    def recall(self, subject: str, relation: str, as_of: Any = None) -> Recall:
+        """Closed-book answer from the memory bank: ``.answer``, ``.confidence``, ``.blocks``.
+
+        Raises
+        ------
+        BankNotFittedError
+            Before ``store.bank.fit()``.
+        """
+        return self.bank.recall(subject, relation, as_of)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -372,6 +392,9 @@ class MemoryStore(TemporalMethods):
                                   report.touched_documents - {n[1] for n in report.removed_nodes
                                                               if n[0] == "passage"},
                                   report.removed_nodes)
+            if self.bank.fitted:
+                synced = self.bank.sync()
+                report.bank_blocks_retrained = len(synced.retrained) + len(synced.removed)
         return report, outcome
 
     # -- reads -----------------------------------------------------------------------------
@@ -407,7 +430,8 @@ class MemoryStore(TemporalMethods):
         self._check_open()
         retriever = Retriever(self.db, self.derived, lambda: self.embedder,
                               lambda text, named: self._spacy_pipeline().query_phrases(text, named),
-                              self._loaded_cross_encoder)
+                              self._loaded_cross_encoder,
+                              self.bank.entity_links if self.bank.fitted else None)
         period = self._query_period(query, as_of)
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval,
                                   self._time_slice(period) if period else None,

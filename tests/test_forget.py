@@ -268,6 +268,8 @@ def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, 
     with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:  # back to what schema 1 had
         conn.execute("DROP TABLE suppressed")
         conn.execute("DROP TABLE functional_relations")
+        for table in ("bank_nodes", "bank_blocks", "bank_routes"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("DROP INDEX documents_by_title")
         conn.execute("DROP INDEX documents_by_source")
         conn.execute("ALTER TABLE documents DROP COLUMN source")

@@ -1,0 +1,176 @@
+"""The hierarchical memory bank: routing, deterministic blocks, forgetting/rewriting by block."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from memory import BankConfig, RetrievalConfig, StoreConfig
+from memory.bank import ANCHOR, fit_tree
+from memory.bank.blocks import block_bytes
+from memory.cli import main as cli_main
+from memory.errors import BankNotFittedError, InvalidQueryError
+
+PEOPLE = [("Ann Lee", "Oslo", "chemist"), ("Bo Berg", "Lima", "painter"), ("Cy Fox", "Quito", "pilot"),
+          ("Di Hart", "Perth", "baker"), ("Ed Moss", "Turin", "singer"), ("Flo Kent", "Hanoi", "farmer"),
+          ("Gus Wolf", "Dakar", "judge"), ("Hal Snow", "Riga", "nurse")]
+SMALL = BankConfig(branching=2, depth=2, min_leaf=2, hidden=32, anchor_hidden=32, epochs=80)
+
+
+def _doc(name: str, city: str, job: str) -> dict:
+    return {"id": name, "text": f"{name} was born in {city}. {name} works as a {job}."}
+
+
+@pytest.fixture
+def fitted(make_store):
+    store = make_store("bank", StoreConfig(bank=SMALL))
+    store.ingest([_doc(*p) for p in PEOPLE] + [{"id": "echo", "text": "Ann Lee was born in Oslo."}])
+    store.bank.fit()
+    return store
+
+
+def _weights(store) -> dict[str, str]:
+    return dict(store.db.query("SELECT node, weights FROM bank_blocks"))
+
+
+def test_the_tree_is_fixed_and_new_keys_are_routed_into_it() -> None:
+    rng = np.random.default_rng(1)
+    keys = rng.normal(size=(200, 16)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    tree = fit_tree(keys, branching=3, depth=2, min_leaf=4, seed=0)
+    assert tree == tree and fit_tree(keys, 3, 2, 4, 0).nodes.keys() == tree.nodes.keys()
+    leaves = tree.route(keys)
+    assert set(leaves) <= set(tree.leaves) and len(set(leaves)) > 3
+    assert all(len(tree.path(leaf)) == 2 for leaf in leaves)
+    # routing one more key moves no other key
+    assert tree.route(np.vstack([keys, keys[:1] * -1]))[:-1] == leaves
+
+
+def test_recall_answers_trained_facts_closed_book(fitted) -> None:
+    answers = {}
+    for name, city, _ in PEOPLE:
+        recall = fitted.recall(name, "bear in")
+        answers[name] = recall.answer
+        assert recall.blocks[-1] in fitted.bank.tree.leaves and 0 < recall.confidence <= 1
+    assert sum(answers[name] == city.lower() for name, city, _ in PEOPLE) >= 7
+    stats = fitted.bank.stats()
+    assert stats["fitted"] and stats["anchor_facts"] == 1  # only Ann's birthplace has two sources
+    assert stats["facts_routed"] == len(fitted.facts()) and stats["parameters"]["blocks"] > 0
+    assert {f.subject for f in fitted.facts()} >= {"ann lee", "hal snow"}  # no filter: every current fact
+
+
+def test_forget_retrains_exactly_the_changed_blocks_bit_for_bit(fitted) -> None:
+    before = _weights(fitted)
+    leaf = fitted.recall("Hal Snow", "bear in").blocks[-1]
+    report = fitted.forget("Hal Snow")
+    after = _weights(fitted)
+    changed = {node for node in before if after.get(node) != before[node]}
+    path = set(fitted.bank.tree.path(leaf))
+    assert changed == {node for node in path if node in before}  # the path's blocks, nothing else
+    assert report.recomputed["bank_blocks"] == len(changed)
+    for node in after:  # every stored block equals one trained from scratch on what remains
+        assert block_bytes(fitted.bank.load_block(node)) == block_bytes(fitted.bank.train_from_scratch(node))
+    assert all("hal snow" not in text for node in after for text, _ in fitted.bank.training_facts(node))
+    files = {p.name.split(".")[0] for p in (fitted.path / "bank").iterdir()}
+    assert files == set(after.values())  # replaced weights are deleted
+
+
+def test_forgetting_a_second_source_retrains_the_anchor(fitted) -> None:
+    assert fitted.bank.training_facts(ANCHOR) == [("ann lee bear in", "oslo")]
+    fitted.forget("echo")
+    assert ANCHOR not in _weights(fitted)  # no common fact left: no anchor
+
+
+def test_update_retrains_only_its_path_and_recall_reads_time(fitted) -> None:
+    before = _weights(fitted)
+    fitted.update("Cy Fox", "work as", "astronaut", at="2020-01-01")
+    after = _weights(fitted)
+    changed = {node for node in before if after.get(node) != before[node]}
+    assert changed and len(changed) <= SMALL.depth
+    for node in changed:
+        assert block_bytes(fitted.bank.load_block(node)) == block_bytes(fitted.bank.train_from_scratch(node))
+
+
+def test_blocking_switches_knowledge_off_without_retraining(fitted) -> None:
+    weights = _weights(fitted)
+    recall = fitted.recall("Ed Moss", "bear in")
+    for node in recall.blocks:
+        if node != ANCHOR:
+            fitted.bank.block(node)
+    blocked = fitted.recall("Ed Moss", "bear in")
+    assert blocked.blocks == tuple(n for n in recall.blocks if n == ANCHOR)
+    assert _weights(fitted) == weights
+    for node in recall.blocks:
+        if node != ANCHOR:
+            fitted.bank.unblock(node)
+    assert fitted.recall("Ed Moss", "bear in") == recall
+    with pytest.raises(InvalidQueryError, match="no bank node"):
+        fitted.bank.block("9.9.9")
+
+
+def test_bank_persists_and_leaves_no_text_of_a_forgotten_document(fitted, make_store) -> None:
+    canary = "Zorblax Quintavius"
+    fitted.ingest({"id": "canary", "text": f"{canary} was born in Oslo. {canary} works as a pilot."})
+    assert fitted.bank.training_facts(fitted.recall(canary, "bear in").blocks[-1])
+    fitted.forget("canary")
+    answer = fitted.recall("Ann Lee", "bear in")
+    path = fitted.path
+    fitted.close()
+    reopened = make_store("bank")
+    assert reopened.recall("Ann Lee", "bear in") == answer
+    for file in path.rglob("*"):
+        if file.is_file():
+            assert canary.lower().encode() not in file.read_bytes().lower(), file
+
+
+def test_unfitted_bank_and_bad_input_are_clear_errors(make_store) -> None:
+    store = make_store("empty")
+    with pytest.raises(BankNotFittedError, match="fit"):
+        store.recall("Ann Lee", "bear in")
+    with pytest.raises(BankNotFittedError, match="no facts"):
+        store.bank.fit()
+    assert store.bank.stats() == {"fitted": False}
+    store.ingest(_doc(*PEOPLE[0]))
+    store.bank.fit(SMALL)
+    with pytest.raises(InvalidQueryError):
+        store.recall("", "bear in")
+
+
+def test_bank_seeds_join_the_walk_when_configured(fitted) -> None:
+    config = RetrievalConfig(bank_seeds=2)
+    fitted.retrieve("Where was Gus Wolf born?", mode="hipporag1", config=config)
+    assert any("memory bank predicts" in seed.reason for seed in fitted.last_query.seeds)
+    fitted.retrieve("Where was Gus Wolf born?", mode="hipporag1")
+    assert not any("memory bank" in seed.reason for seed in fitted.last_query.seeds)
+
+
+def test_cli_bank_fit_recall_stats_block(make_store, capsys) -> None:
+    store = make_store("cli")
+    store.ingest([_doc(*p) for p in PEOPLE])
+    path = str(store.path)
+    store.close()
+    assert cli_main(["bank", "fit", "--store", path, "--branching", "2", "--depth", "1",
+                     "--min-leaf", "2", "--epochs", "60", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["leaves"] == 2 and fit["blocks_trained"] == 2
+    assert cli_main(["bank", "recall", "--store", path, "--subject", "Bo Berg", "--relation",
+                     "bear in", "--json"]) == 0
+    recall = json.loads(capsys.readouterr().out)
+    assert set(recall) == {"answer", "confidence", "blocks", "alternatives"}
+    assert cli_main(["bank", "block", "--store", path, "0"]) == 0
+    capsys.readouterr()
+    assert cli_main(["bank", "stats", "--store", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["blocked"] == ["0"]
+    assert cli_main(["bank", "unblock", "--store", path, "7"]) == 2
+    assert "no bank node" in capsys.readouterr().err
+
+
+def test_check_finds_a_tampered_block(fitted) -> None:
+    from memory.check import check_store
+
+    assert check_store(fitted) == []
+    weights = next(iter(_weights(fitted).values()))
+    (fitted.bank.directory / f"{weights}.safetensors").write_bytes(b"not weights")
+    assert any("does not match its hash" in p for p in check_store(fitted))
