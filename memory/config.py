@@ -300,10 +300,11 @@ class BankConfig:
         documents (the blocks learn every fact routed to them).
     epochs, learning_rate, temperature, batch_size :
         Training: Adam over seeded mini-batches, InfoNCE with cosine / temperature.
-    mix_temperature : float
-        A query's components (anchor and path blocks) are averaged with weights
-        ``softmax(confidence / mix_temperature)``, each component's confidence being
-        its prediction's cosine to the nearest entity.
+    negatives : int
+        Candidate entities per batch besides its answers (a seeded sample of the
+        block's entities when it has more).
+    min_steps : int
+        Optimiser steps at least, whatever the block's size (small leaves get more epochs).
     seed : int
         Seeds every block (with its node id).
     """
@@ -318,17 +319,18 @@ class BankConfig:
     learning_rate: float = 3e-3
     temperature: float = 0.05
     batch_size: int = 256
-    mix_temperature: float = 0.02
+    negatives: int = 512
+    min_steps: int = 300
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("branching", "depth", "min_leaf", "hidden", "anchor_hidden", "anchor_min_support",
-                     "epochs", "batch_size"):
+                     "epochs", "batch_size", "negatives", "min_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bank.{name} must be >= 1")
         if self.branching < 2:
             raise ConfigError("bank.branching must be >= 2")
-        for name in ("learning_rate", "temperature", "mix_temperature"):
+        for name in ("learning_rate", "temperature"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"bank.{name} must be > 0")
 

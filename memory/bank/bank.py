@@ -131,7 +131,13 @@ class MemoryBank:
         stored = self._db.get_meta(_META)
         if stored is None:
             raise BankNotFittedError("the memory bank is not fitted: run store.bank.fit() first")
-        return BankConfig(**json.loads(stored))
+        values = json.loads(stored)
+        known = {f.name for f in dataclasses.fields(BankConfig)}
+        if set(values) - known:
+            raise BankNotFittedError("the memory bank was fitted by another version of memory "
+                                     "(unknown options: " + ", ".join(sorted(set(values) - known))
+                                     + "); run store.bank.fit() again")
+        return BankConfig(**values)
 
     @property
     def tree(self) -> RoutingTree:
@@ -287,7 +293,8 @@ class MemoryBank:
     def _train(self, node: str, facts: list[_Fact], config: BankConfig) -> FFNBlock:
         hidden = config.anchor_hidden if node == ANCHOR else config.hidden
         return train_block(self.training_set(facts), hidden, node_seed(config.seed, node), config.epochs,
-                           config.learning_rate, config.temperature, config.batch_size)
+                           config.learning_rate, config.temperature, config.batch_size,
+                           config.negatives, min_steps=config.min_steps)  # type: ignore[return-value]
 
     def train_from_scratch(self, node: str) -> FFNBlock:
         """Train ``node``'s block afresh on its current facts, without storing it (for checks)."""
@@ -368,21 +375,17 @@ class MemoryBank:
             available &= set(components)
         leaves = self.tree.route(vectors)
         paths = [tuple(n for n in [ANCHOR, *self.tree.path(leaf)] if n in available) for leaf in leaves]
-        predictions: dict[str, np.ndarray] = {}
+        # each component's standalone prediction q + B(q), for the rows whose path uses it
+        predictions: dict[str, dict[int, np.ndarray]] = {}
         for node in sorted({n for path in paths for n in path}):
             rows = [i for i, path in enumerate(paths) if node in path]
-            predictions[node] = dict(zip(rows, predict(self.load_block(node), vectors[rows])))  # type: ignore[assignment]
-        entity_index = self._store.derived.vectors["entity"]
-        mixed = np.zeros_like(vectors, dtype=np.float32)
+            predictions[node] = dict(zip(rows, predict(self.load_block(node), vectors[rows])))
+        mixed = np.array(vectors, dtype=np.float32)
         for i, path in enumerate(paths):
-            if not path:
-                mixed[i] = vectors[i]
-                continue
-            outputs = np.stack([predictions[n][i] for n in path])  # type: ignore[index]
-            nearest, _ = entity_index.search(outputs, 1)
-            weights = np.exp((nearest[:, 0] - nearest[:, 0].max()) / config.mix_temperature)
-            combined = (weights[:, None] * outputs).sum(axis=0)
-            mixed[i] = combined / max(float(np.linalg.norm(combined)), 1e-12)
+            if path:  # anchor(q) + the path's blocks, as the mean of their standalone predictions
+                combined = np.mean([predictions[node][i] for node in path], axis=0)
+                mixed[i] = combined / max(float(np.linalg.norm(combined)), 1e-12)
+        entity_index = self._store.derived.vectors["entity"]
         scores, ids = entity_index.search(mixed, top)
         names = self._db.entity_names({int(k) for k in ids.ravel() if k >= 0})
         out = []

@@ -76,7 +76,8 @@ def _deterministic() -> Iterator[None]:
 
 
 def train_block(data: TrainingSet, hidden: int, seed: int, epochs: int, learning_rate: float,
-                temperature: float, batch_size: int) -> FFNBlock:
+                temperature: float, batch_size: int, negatives: int = 512,
+                module: torch.nn.Module | None = None, min_steps: int = 0) -> torch.nn.Module:
     """Train a block on its facts; the same inputs give bit-identical weights.
 
     Parameters
@@ -89,25 +90,41 @@ def train_block(data: TrainingSet, hidden: int, seed: int, epochs: int, learning
         Seeds the initialisation and the batch order (see :func:`node_seed`).
     epochs, learning_rate, temperature, batch_size :
         Adam steps over shuffled mini-batches; logits are cosines / temperature.
+    negatives : int
+        Candidates per batch besides the batch's answers: all of them when there are
+        at most this many, else a seeded sample (so cost does not grow with the
+        number of entities).
+    min_steps : int
+        At least this many optimiser steps (more epochs for small training sets, so
+        a leaf with a few dozen facts is trained as long as a large block).
+    module : torch.nn.Module, optional
+        Train this correction module (``keys -> correction``) instead of a new
+        :class:`FFNBlock` (benchmarks use it for baselines).
     """
     with _deterministic():
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         keys = torch.from_numpy(np.ascontiguousarray(data.keys, dtype=np.float32))
-        block = FFNBlock(keys.shape[1], hidden)
+        block = module if module is not None else FFNBlock(keys.shape[1], hidden)
         if len(data) == 0:
             return block
         answers = torch.from_numpy(np.asarray(data.answers, dtype=np.int64))
         candidates = torch.nn.functional.normalize(torch.from_numpy(
             np.ascontiguousarray(data.candidates, dtype=np.float32)), dim=1)
+        sample = len(candidates) > negatives + batch_size
         optimiser = torch.optim.Adam(block.parameters(), lr=learning_rate)
-        for _ in range(epochs):
+        batches = -(-len(keys) // batch_size)
+        for _ in range(max(epochs, -(-min_steps // batches))):
             order = torch.randperm(len(keys), generator=generator)
             for start in range(0, len(keys), batch_size):
                 batch = order[start:start + batch_size]
+                targets, pool = answers[batch], candidates
+                if sample:
+                    drawn = torch.randperm(len(candidates), generator=generator)[:negatives]
+                    chosen = torch.unique(torch.cat([targets, drawn]))
+                    targets, pool = torch.searchsorted(chosen, targets), candidates[chosen]
                 predicted = torch.nn.functional.normalize(keys[batch] + block(keys[batch]), dim=1)
-                loss = torch.nn.functional.cross_entropy(predicted @ candidates.T / temperature,
-                                                         answers[batch])
+                loss = torch.nn.functional.cross_entropy(predicted @ pool.T / temperature, targets)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -132,7 +149,7 @@ def block_from_bytes(data: bytes) -> FFNBlock:
     return block
 
 
-def predict(block: FFNBlock, keys: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+def predict(block: torch.nn.Module, keys: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """Standalone unit predictions ``normalize(q + block(q))`` for key vectors."""
     with torch.no_grad():
         tensor = torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32))
