@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["recall_at_k", "answer_in_passages", "normalize_answer", "percentile"]
+__all__ = ["recall_at_k", "answer_in_passages", "normalize_answer", "percentile", "exact_match", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -54,3 +54,29 @@ def answer_in_passages(passages: Sequence[str], answers: Iterable[str]) -> float
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) of values (linear interpolation)."""
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def exact_match(prediction: str, answers: Iterable[str]) -> float:
+    """1.0 when the normalised prediction equals a normalised answer (SQuAD EM).
+
+    >>> exact_match("the Beatles", ["Beatles", "John"])
+    1.0
+    """
+    return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: Iterable[str]) -> float:
+    """Best token-overlap F1 of the prediction against the answers (SQuAD F1).
+
+    >>> round(token_f1("Lakeview town", ["Lakeview"]), 3)
+    0.667
+    """
+    predicted = normalize_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        common = sum(min(predicted.count(t), gold.count(t)) for t in set(predicted))
+        if common:
+            precision, recall = common / len(predicted), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best

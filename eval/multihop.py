@@ -41,11 +41,12 @@ from memory import MemoryStore, StoreConfig
 from memory.config import EmbeddingConfig, RetrievalConfig
 from memory.errors import MemoryStoreError
 from memory.extract.openie import OpenIEExtractor
+from memory.llm import LLMConfig, LLMOutputError, LLMReader
 from memory.retrieval import MODES
 
 from .cli import add_output_arguments, configure_logging, parse_list, retriever_list, write_json
 from .datasets import DATASETS, QADataset, load_dataset, load_named
-from .metrics import answer_in_passages, recall_at_k
+from .metrics import answer_in_passages, exact_match, recall_at_k, token_f1
 
 __all__ = ["ABLATIONS", "evaluate", "main", "markdown_table"]
 
@@ -84,8 +85,12 @@ class Run:
 
 
 def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Sequence[int],
-             base: RetrievalConfig) -> dict[str, Any]:
-    """Ask every question with every run; return summary and per-question results."""
+             base: RetrievalConfig, reader: LLMReader | None = None) -> dict[str, Any]:
+    """Ask every question with every run; return summary and per-question results.
+
+    With a ``reader``, each run's top ``max(ks)`` passages are also given to it and its
+    answer is scored with exact match and token F1 (``EM`` / ``F1``).
+    """
     depth = max(ks)
     has_answers = all(q.answers for q in dataset.questions)
     summary: dict[str, dict[str, float | None]] = {}
@@ -95,6 +100,8 @@ def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Se
     for run in runs:
         config = dataclasses.replace(base, **run.overrides)
         totals = {f"R@{k}": 0.0 for k in ks} | {f"AR@{k}": 0.0 for k in ks}
+        if reader is not None:
+            totals |= {"EM": 0.0, "F1": 0.0}
         began = time.perf_counter()
         for question, record in zip(tqdm(dataset.questions, desc=run.name, unit="question",
                                          leave=False, disable=None), per_question):
@@ -108,6 +115,15 @@ def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Se
                 if has_answers:
                     result[f"AR@{k}"] = answer_in_passages(texts[:k], question.answers)
                     totals[f"AR@{k}"] += result[f"AR@{k}"]
+            if reader is not None and has_answers:
+                try:
+                    answer = reader.answer(question.question, [h.text for h in hits]).text
+                except LLMOutputError as exc:  # a malformed reply counts as a wrong answer
+                    answer, result["reader_error"] = "", str(exc)
+                result.update(answer=answer, EM=exact_match(answer, question.answers),
+                              F1=token_f1(answer, question.answers))
+                totals["EM"] += result["EM"]
+                totals["F1"] += result["F1"]
             record["runs"][run.name] = result
         count = max(1, len(dataset.questions))
         summary[run.name] = {
@@ -119,8 +135,9 @@ def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Se
 
 
 def markdown_table(summary: dict[str, dict[str, float | None]], ks: Sequence[int]) -> str:
-    """The summary as a markdown table (Recall@k, then answer recall @k)."""
+    """The summary as a markdown table (Recall@k, answer recall @k, then reader EM/F1 if any)."""
     columns = [f"R@{k}" for k in ks] + [f"AR@{k}" for k in ks]
+    columns += [c for c in ("EM", "F1") if any(c in row for row in summary.values())]
     lines = ["| retriever | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in summary.items():
         cells = ["n/a" if row.get(c) is None else f"{row[c]:.3f}" for c in columns]
@@ -167,6 +184,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", type=Path, default=None,
                         help="keep the store in DIR and reuse it on later runs (default: temporary)")
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
+    parser.add_argument("--reader", choices=["none", "llm"], default="none",
+                        help="llm: answer from the top passages with a chat model and report EM/F1")
+    parser.add_argument("--llm-base-url", default="",
+                        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
+                             "(default: $MEMORY_LLM_BASE_URL)")
+    parser.add_argument("--llm-model", default="", help="model name (default: $MEMORY_LLM_MODEL)")
     add_output_arguments(parser, "write results, per question, here")
     return parser
 
@@ -191,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             if openie is None:
                 parser.error("--openie needs a FILE for this dataset")
         extractor = OpenIEExtractor(openie) if openie else None
+        reader = (LLMReader(LLMConfig(base_url=args.llm_base_url, model=args.llm_model))
+                  if args.reader == "llm" else None)
     except (OSError, ValueError, KeyError, MemoryStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -206,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             store.ingest(dataset.corpus)
             indexing_seconds = time.perf_counter() - began
-            result = evaluate(store, dataset, runs, args.top_k, base)
+            result = evaluate(store, dataset, runs, args.top_k, base, reader)
             stats = store.stats()
     except MemoryStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,13 +18,14 @@ from .documents import coerce_documents, content_hash
 from .embed import Embedder, load_embedder
 from .errors import (
     IncompatibleStoreError,
+    InvalidDocumentError,
     InvalidQueryError,
     NotAStoreError,
     UnknownDocumentError,
     UnknownEntityError,
 )
 from .explain import Hit
-from .extract import Extractor, SpacyExtractor, normalize_phrase, normalize_relation
+from .extract import Extraction, Extractor, SpacyExtractor, normalize_phrase, normalize_relation
 from .forget import ForgetReport, forget_targets
 from .indexing import Indexer, WriteReport, suppression_digest, utc_now
 from .rerank import CrossEncoder
@@ -184,7 +185,8 @@ class MemoryStore(TemporalMethods):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def ingest(self, docs: Any, split: IngestConfig | None = None) -> list[str]:
+    def ingest(self, docs: Any, split: IngestConfig | None = None,
+               facts: Sequence[Sequence[Sequence[str]]] | None = None) -> list[str]:
         """Add passages; the whole batch is one transaction.
 
         Parameters
@@ -198,6 +200,10 @@ class MemoryStore(TemporalMethods):
             ``config.ingest``, which keeps them whole). Passages get ids
             ``<id>#<n>``; ``forget(<id>)`` removes them all, and ingesting the
             document again replaces them (passages it no longer has are removed).
+        facts : list of lists of (subject, relation, object), optional
+            The facts each document states, one list per document, stored instead
+            of what the extractor would find (e.g. triples an LLM extracted
+            elsewhere); not with splitting.
 
         Returns
         -------
@@ -212,6 +218,12 @@ class MemoryStore(TemporalMethods):
         self._check_open()
         parents = coerce_documents(docs)
         documents = split_documents(parents, split or self.config.ingest)
+        stated = None
+        if facts is not None:
+            if len(facts) != len(parents) or len(documents) != len(parents):
+                raise InvalidDocumentError("facts= needs one list of triples per document, without splitting")
+            stated = [Extraction.build([e for t in triples for e in (t[0], t[2]) if len(t) == 3], triples)
+                      for triples in facts]
         sources = {d.source for d in documents if d.source}
         kept_ids = {d.id for d in documents}
 
@@ -223,9 +235,10 @@ class MemoryStore(TemporalMethods):
                      if doc_id not in kept_ids]
             if stale:  # passages a re-ingested document no longer has
                 indexer.forget(stale, report)
-            indexer.ingest(documents, report)
+            indexer.ingest(documents, report, stated=stated)
 
-        indexer = Indexer(self.db, self.derived, self.embedder, self.extractor, self.config.graph)
+        indexer = Indexer(self.db, self.derived, self.embedder, None if stated else self.extractor,
+                          self.config.graph)
         report, _ = self._write("ingest", content_hash(*sorted(d.id or "" for d in documents)), indexer, body)
         logger.info("ingest: %s", report.counts())
         return [d.id or "" for d in parents]

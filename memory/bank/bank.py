@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..config import BankConfig
 from ..errors import BankNotFittedError, InvalidQueryError
@@ -207,11 +208,11 @@ class MemoryBank:
         stored = {node: (weights, digest) for node, weights, digest in
                   self._db.query("SELECT node, weights, training_digest FROM bank_blocks")}
         members = self._members(facts, config)
+        stale = [(node, node_facts, digest) for node, node_facts in members.items()
+                 if stored.get(node, ("", ""))[1] != (digest := self._digest(node, node_facts, config))]
         updates, retrained = [], []
-        for node, node_facts in members.items():
-            digest = self._digest(node, node_facts, config)
-            if node in stored and stored[node][1] == digest:
-                continue
+        for node, node_facts, digest in tqdm(stale, desc="train bank blocks", unit="block", leave=False,
+                                             disable=len(stale) < 8 or None):
             block = self._train(node, node_facts, config)
             weights = self._write_weights(block)
             updates.append((node, weights, digest, len(node_facts)))

@@ -1,0 +1,64 @@
+"""The memory-bank benchmark's pieces (eval.bank, eval.bank_baselines); the full run is slow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eval.bank import FactProbe, by_bucket, main, reword
+from eval.bank_baselines import KeyValueMemory, matched_ffn
+from memory.bank.blocks import TrainingSet, predict, train_block
+
+
+def _probe(bucket: str) -> FactProbe:
+    return FactProbe(0, "s", "r", "s r", np.zeros(4, dtype=np.float32), frozenset({"o"}), "0", bucket)
+
+
+def test_reword_changes_relations_generically() -> None:
+    assert reword("was born in") == "is born in"
+    assert reword("founded by") == "established by"
+    assert reword("tributary of") == "tributary of"  # no rule applies: left out of the probe
+
+
+def test_recall_by_bucket_counts_each_bucket() -> None:
+    probes = [_probe("1"), _probe("1"), _probe("10+")]
+    result = by_bucket(probes, [True, False, True])
+    assert result["all"] == pytest.approx(2 / 3, abs=1e-4)
+    assert result["buckets"] == {"1": {"facts": 2, "recall": 0.5}, "10+": {"facts": 1, "recall": 1.0}}
+
+
+def test_baselines_have_the_parameters_they_claim_and_learn() -> None:
+    memory = KeyValueMemory(16, 50)
+    assert memory.parameter_count == sum(p.numel() for p in memory.parameters()) == 2 * 50 * 16
+    assert 900 <= matched_ffn(16, 1000).parameter_count <= 1000
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(40, 16)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    candidates = rng.normal(size=(10, 16)).astype(np.float32)
+    answers = rng.integers(0, 10, 40)
+    torch.manual_seed(0)
+    trained = train_block(TrainingSet(keys, answers, candidates), 0, 1, 200, 1e-2, 0.05, 40,
+                          module=KeyValueMemory(16, 64))
+    unit = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
+    assert (np.argmax(predict(trained, keys) @ unit.T, axis=1) == answers).mean() > 0.8
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        main(["--forget-fraction", "1.5"])
+
+
+@pytest.mark.slow
+def test_full_run_on_the_bundled_sample(tmp_path) -> None:
+    out = tmp_path / "bank.json"
+    assert main(["--dataset", "musique-sample", "--epochs", "5", "--skip-multihop", "--json", str(out),
+                 "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    hierarchical = result["closed_book"]["hierarchical bank"]["recall"]["all"]
+    assert hierarchical > result["closed_book"]["anchor only"]["recall"]["all"]
+    forgetting = result["forgetting"]
+    assert forgetting["forgotten_facts"]["after"] <= forgetting["forgotten_facts"]["before"]
+    assert forgetting["collateral_other_leaves"]["after"] == forgetting["collateral_other_leaves"]["before"]
