@@ -24,7 +24,7 @@ from .extract import OpenIEExtractor
 from .retrieval import MODES
 from .store import MemoryStore
 
-__all__ = ["main", "build_parser", "read_documents"]
+__all__ = ["main", "build_parser", "read_documents", "open_existing"]
 
 
 def read_documents(path: Path) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         hits = store.retrieve(args.text, top_k=args.top_k, mode=args.mode, as_of=args.as_of)
         if args.json:
             print(json.dumps([hit.to_dict(explain=args.explain) for hit in hits], indent=2,
@@ -99,19 +99,19 @@ def _print_records(records: list, as_json: bool) -> None:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         _print_records(store.history(args.subject, args.relation), args.json)
     return 0
 
 
 def _cmd_facts(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         _print_records(store.facts(args.subject, args.relation, as_of=args.as_of), args.json)
     return 0
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         report = store.update(args.subject, args.relation, args.object, at=args.at)
     if args.json:
         print(json.dumps({"document_id": report.document_id,
@@ -125,7 +125,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -144,14 +144,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.store, questions=args.questions, top_k=args.top_k)
 
 
-def _existing(path: Path) -> MemoryStore:
+def open_existing(path: Path) -> MemoryStore:
+    """Open the store at ``path``; NotAStoreError when there is none (never creates one)."""
     if not (path / DB_FILENAME).is_file():
         raise NotAStoreError(f"{path} is not a store (no {DB_FILENAME})")
     return MemoryStore(path)
 
 
 def _cmd_forget(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         if args.entity is not None:
             report = store.forget_entity(args.entity, cascade=args.cascade)
         elif args.fact is not None:
@@ -171,7 +172,7 @@ def _cmd_forget(args: argparse.Namespace) -> int:
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         lines = list(dump_lines(store))
     text = "\n".join(lines) + ("\n" if lines else "")
     if args.out:
@@ -182,7 +183,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    with _existing(args.store) as store:
+    with open_existing(args.store) as store:
         problems = check_store(store)
     for problem in problems:
         print(f"problem: {problem}")
@@ -318,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--store", required=True, type=Path, help="store directory")
     check.set_defaults(func=_cmd_check)
 
-    add_bank_parser(sub, _existing)
+    add_bank_parser(sub, open_existing)
     return parser
 
 

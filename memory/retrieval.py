@@ -43,7 +43,8 @@ _SEEDS_SHOWN = 8
 
 @dataclass
 class QueryTrace:
-    """What the last query did: seconds per stage, the PPR seeds and the linked facts.
+    """What the last query did: seconds per stage, the PPR seeds, the linked facts and the
+    PPR mass of the strongest entity nodes.
 
     ``facts`` holds the (subject, relation, object) names of the facts linked to the
     query (after the recognition filter), for fact-level scoring in ``eval``.
@@ -57,6 +58,8 @@ class QueryTrace:
     seeds: list[Seed] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)
     as_of: date | None = None
+    #: PPR mass of the 50 strongest entity nodes (graph modes).
+    node_scores: dict[Node, float] = field(default_factory=dict)
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -314,6 +317,9 @@ class Retriever:
                                        adjust=self._slicer(weights.get("fact", 0.0)))
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
+        entity_rows = matrix.rows_of_kind("entity")
+        strongest = entity_rows[np.lexsort((entity_rows, -scores[entity_rows]))][:50]
+        self.trace.node_scores = {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
         rows = matrix.rows_of_kind("passage")
         order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
         ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]

@@ -1,0 +1,5 @@
+"""``python -m graphs.inspect``."""
+
+from .cli import main
+
+raise SystemExit(main())
