@@ -122,9 +122,10 @@ class TemporalConfig:
         A query that names a date ("in 2015") is answered as of it when ``as_of`` is
         not given.
     period_rerank_depth : int
-        For a query with a time (``as_of`` or a named date), among the best this many
-        passages those whose text mentions a time in the asked period come first, in
-        their order, before the others (0 turns it off).
+        For a query whose text names a time ("from 1923 to 1926", "in 2015"), among the
+        best this many passages those whose text mentions a time in that period come
+        first, in their order, before the others (0 turns it off). An explicit
+        ``as_of`` only filters: it says when to look, not what the question is about.
     """
 
     functional_relations: tuple[str, ...] = ()

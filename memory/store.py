@@ -448,7 +448,9 @@ class MemoryStore(TemporalMethods):
         period = self._query_period(query, as_of)
         hits = retriever.retrieve(query, top_k, mode, config or self.config.retrieval,
                                   self._time_slice(period) if period else None,
-                                  self.config.temporal.period_rerank_depth)
+                                  # a time the question names is part of what it asks about;
+                                  # an explicit as_of only says when to look
+                                  self.config.temporal.period_rerank_depth if as_of is None else 0)
         retriever.trace.as_of = period.start if period else None
         self.last_query = retriever.trace
         return hits

@@ -206,12 +206,16 @@ def test_passages_are_hidden_by_their_text_dates_and_those_about_the_period_come
     store.ingest(docs)
     question = "Who edited British Vogue?"
     for mode in ("hipporag", "dense", "bm25"):
-        hits = store.retrieve(question, top_k=4, mode=mode, as_of=1924)
+        hits = store.retrieve(question + " in 1924", top_k=4, mode=mode)
         assert hits[0].doc_id == "todd", mode  # the one passage about 1924 comes first
         assert {h.doc_id for h in hits} == {"todd", "about"}, mode  # Settle's and the 1992 one talk of other times
         assert "mentions the asked period" in hits[0].explain().summary
         assert "mentions the asked period" not in hits[1].explain().summary
         assert [h.rank for h in hits] == [1, 2]
+        # an explicit as_of filters the same way but does not reorder by what passages mention
+        assert {h.doc_id for h in store.retrieve(question, top_k=4, mode=mode, as_of=1924)} == {"todd", "about"}
+        assert not any("mentions the asked period" in h.explain().summary
+                       for h in store.retrieve(question, top_k=4, mode=mode, as_of=1924))
     named = store.retrieve("Who edited British Vogue in 1930?", top_k=4, mode="dense")
     assert named[0].doc_id == "settle" and "todd" not in {h.doc_id for h in named}
     assert {h.doc_id for h in store.retrieve(question, top_k=4, mode="dense", as_of=2000)} == {"since", "about"}
