@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import networkx as nx
 
-from .bank import MemoryBank, Recall
+from .bank.api import BankMethods
 from .config import IngestConfig, RetrievalConfig, StoreConfig
 from .db import DB_FILENAME, Database
 from .derived import DerivedState
@@ -49,7 +49,7 @@ class StoredDocument:
     recorded_at: str = ""
 
 
-class MemoryStore(TemporalMethods):
+class MemoryStore(TemporalMethods, BankMethods):
     """An embeddable HippoRAG-style knowledge store kept in one directory.
 
     Parameters
@@ -101,7 +101,7 @@ class MemoryStore(TemporalMethods):
         #: Seconds per stage and PPR seeds of the last retrieve().
         self.last_query: QueryTrace | None = None
         self._slices: dict = {}
-        self._bank: MemoryBank | None = None
+        self._bank = None
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -160,24 +160,6 @@ class MemoryStore(TemporalMethods):
             dim = int(stored_dim) if stored_dim else self.embedder.dim
             self._derived = DerivedState(self.db, self.path, dim)
         return self._derived
-
-    @property
-    def bank(self) -> MemoryBank:
-        """The hierarchical parametric memory bank (``fit()`` it before use)."""
-        self._check_open()
-        if self._bank is None:
-            self._bank = MemoryBank(self)
-        return self._bank
-
-    def recall(self, subject: str, relation: str, as_of: Any = None) -> Recall:
-        """Closed-book answer from the memory bank: ``.answer``, ``.confidence``, ``.blocks``.
-
-        Raises
-        ------
-        BankNotFittedError
-            Before ``store.bank.fit()``.
-        """
-        return self.bank.recall(subject, relation, as_of)
 
     def _check_open(self) -> None:
         if self._closed:
