@@ -1,7 +1,9 @@
 """Memory-bank benchmark: ``python -m eval.bank [--json OUT]``.
 
 On the facts of a store built from the MuSiQue sample with its GPT-3.5 OpenIE triples
-(``../shared/data/musique``; ``--dataset musique-sample`` uses the bundled one):
+(``../shared/data/musique``; ``--dataset musique-sample`` uses the bundled one), or of
+the temporal data (``--dataset situatedqa``: timelines as dated statements, so fact
+keys carry their year):
 
 1. **closed-book recall** (exact entity match; a key with several stored objects is
    right on any of them) on the trained facts, by frequency bucket (the number of
@@ -46,9 +48,11 @@ from memory.extract.openie import OpenIEExtractor
 
 from .bank_baselines import KeyValueMemory, matched_ffn
 from .cli import add_output_arguments, configure_logging, write_json
-from .datasets import load_named
+from .datasets import load_named, shared_data_dir
 from .metrics import percentile
 from .multihop import Run, evaluate
+from .temporal import statement_docs
+from .temporal_data import load_situatedqa
 
 BUCKETS = ((1, 1), (2, 3), (4, 9), (10, None))
 # Relation rewordings for the paraphrase probe: generic English, not tuned to any question.
@@ -268,18 +272,24 @@ def forgetting(store: MemoryStore, probes: Sequence[FactProbe], fraction: float,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build (or open) the store and run every section."""
-    dataset, openie = load_named(args.dataset)
+    if args.dataset == "situatedqa":  # the temporal data: dated statements, facts keyed with their year
+        items, _ = load_situatedqa(shared_data_dir() / "situatedqa", "dev", args.temporal_items)
+        corpus = [doc for item in items for doc in statement_docs(item)]
+        dataset, openie = None, None
+    else:
+        dataset, openie = load_named(args.dataset)
+        corpus = dataset.corpus
     config = BankConfig(branching=args.branching, depth=args.depth, hidden=args.hidden,
                         epochs=args.epochs, seed=args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="eval-bank-"))
     store_dir = args.store or workdir / "store"
-    result: dict[str, Any] = {"dataset": dataset.name, "passages": len(dataset.corpus),
+    result: dict[str, Any] = {"dataset": args.dataset, "passages": len(corpus),
                               "bank": dataclasses.asdict(config)}
     extractor = OpenIEExtractor(openie) if openie else None
     try:
         with MemoryStore(store_dir, StoreConfig(), extractor=extractor) as store:
             if len(store) == 0:
-                store.ingest(dataset.corpus)
+                store.ingest(corpus)
             hier = _fit(store, config)
             probes = fact_probes(store)
             vectors = _stack(probes)
@@ -289,7 +299,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "recall": by_bucket(probes, _right(probes, bank_answers(store.bank, vectors, {ANCHOR})))}
             result["paraphrase"] = paraphrase(store, probes)
             result["blocking"] = blocking(store, probes, config.branching, args.seed)
-            if not args.skip_multihop:
+            if dataset is not None and not args.skip_multihop:
                 runs = [Run("hipporag", "hipporag", {}),
                         Run("hipporag + bank seeds", "hipporag", {"bank_seeds": args.bank_seeds})]
                 result["multihop"] = evaluate(store, dataset, runs, [2, 5], RetrievalConfig())["summary"]
@@ -343,7 +353,10 @@ def markdown(result: dict[str, Any]) -> str:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.bank", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="musique", help="musique (shared) or musique-sample (bundled)")
+    parser.add_argument("--dataset", default="musique",
+                        help="musique (shared), musique-sample (bundled) or situatedqa (the temporal "
+                             "data: SituatedQA timelines as dated statements; no multi-hop section)")
+    parser.add_argument("--temporal-items", type=int, default=200, help="SituatedQA timelines used")
     parser.add_argument("--store", type=Path, default=None,
                         help="build (or reuse) the store here; forgetting runs on a copy")
     defaults = BankConfig()
