@@ -38,12 +38,12 @@ def summary(store: Store, top: int = 10) -> dict[str, Any]:
     graph = store.derived.graph
     entities = dict(store.db.query("SELECT key, name FROM entities"))
     degrees = {key: graph.degree(("entity", key)) for key in entities}
-    histogram = Counter(min(d, 100) if d < 100 else 100 for d in degrees.values())
-    buckets = {"0": 0, "1": 0, "2-4": 0, "5-9": 0, "10-99": 0, "100+": 0}
-    for degree, count in histogram.items():
-        label = ("0" if degree == 0 else "1" if degree == 1 else "2-4" if degree < 5 else "5-9" if degree < 10
-                 else "10-99" if degree < 100 else "100+")
-        buckets[label] += count
+    def bucket(degree: int) -> str:
+        return ("0" if degree == 0 else "1" if degree == 1 else "2-4" if degree < 5 else "5-9" if degree < 10
+                else "10-99" if degree < 100 else "100+")
+
+    counts = Counter(bucket(d) for d in degrees.values())
+    buckets = {label: counts[label] for label in ("0", "1", "2-4", "5-9", "10-99", "100+")}
     hubs = sorted(degrees.items(), key=lambda kv: (-kv[1], entities[kv[0]]))[:top]
     synonyms = nx.Graph()
     synonyms.add_edges_from(store.db.query("SELECT source, target FROM synonyms"))
