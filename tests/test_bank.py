@@ -174,3 +174,19 @@ def test_check_finds_a_tampered_block(fitted) -> None:
     weights = next(iter(_weights(fitted).values()))
     (fitted.bank.directory / f"{weights}.safetensors").write_bytes(b"not weights")
     assert any("does not match its hash" in p for p in check_store(fitted))
+
+
+def test_a_write_whose_bank_sync_was_lost_is_caught_up_before_recall(fitted, monkeypatch) -> None:
+    from memory.bank import MemoryBank, SyncReport
+
+    real_sync = MemoryBank.sync
+    # as if the process died after the forget's commit, before the bank caught up
+    monkeypatch.setattr(MemoryBank, "sync", lambda self: SyncReport(0, (), (), 0.0))
+    fitted.forget("Gus Wolf")
+    monkeypatch.setattr(MemoryBank, "sync", real_sync)
+    stale = _weights(fitted)
+    fitted.recall("Ann Lee", "bear in")  # notices the bank is behind and retrains first
+    assert _weights(fitted) != stale
+    for node in _weights(fitted):
+        assert all("gus wolf" not in text for text, _ in fitted.bank.training_facts(node))
+        assert block_bytes(fitted.bank.load_block(node)) == block_bytes(fitted.bank.train_from_scratch(node))

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 ANCHOR = "anchor"
 _META = "bank_config"
+_SYNCED = "bank_generation"  # the database generation the blocks were last brought up to
 
 
 def key_text(subject: str, relation: str, year: int | str | None = None) -> str:
@@ -227,6 +228,8 @@ class MemoryBank:
                 self._db.conn.executemany("DELETE FROM bank_blocks WHERE node = ?", [(n,) for n in removed])
         for node in removed:
             self._blocks.pop(node, None)
+        with self._db.transaction():
+            self._db.set_meta(_SYNCED, str(self._db.generation))
         self._delete_unreferenced_files()
         if retrained or removed:
             logger.info("bank: routed %d facts, retrained %d blocks, removed %d", routed,
@@ -371,6 +374,11 @@ class MemoryBank:
                        components: Iterable[str] | None = None) -> list[Recall]:
         """Closed-book answers for key vectors; ``components`` restricts the blocks used."""
         config = config or self.config
+        if self._db.get_meta(_SYNCED) != str(self._db.generation):
+            # a write committed without its bank sync (a crash in between): catch up first,
+            # so that nothing forgotten is ever answered from stale weights
+            logger.info("bank: behind the database; retraining what changed")
+            self.sync()
         available = {r[0] for r in self._db.query("SELECT node FROM bank_blocks")} - self.blocked()
         if components is not None:
             available &= set(components)
