@@ -49,7 +49,7 @@ from memory.extract.openie import OpenIEExtractor
 from .bank_baselines import KeyValueMemory, matched_ffn
 from .cli import add_output_arguments, configure_logging, write_json
 from .datasets import load_named, shared_data_dir
-from .metrics import percentile
+from .metrics import mean_rate, percentile
 from .multihop import Run, evaluate
 from .temporal import statement_docs
 from .temporal_data import load_situatedqa
@@ -102,18 +102,14 @@ def fact_probes(store: MemoryStore) -> list[FactProbe]:
             for key, subject_key, subject, relation, _, text, vector, leaf in rows]
 
 
-def _rate(flags: Sequence[bool]) -> float | None:
-    return round(sum(flags) / len(flags), 4) if flags else None
-
-
 def by_bucket(probes: Sequence[FactProbe], right: Sequence[bool]) -> dict[str, Any]:
     """Recall overall and per frequency bucket."""
     groups: dict[str, list[bool]] = defaultdict(list)
     for probe, flag in zip(probes, right):
         groups[probe.bucket].append(flag)
     order = [_bucket(low) for low, _ in BUCKETS]
-    return {"all": _rate(right), "facts": len(right),
-            "buckets": {b: {"facts": len(groups[b]), "recall": _rate(groups[b])} for b in order if groups[b]}}
+    return {"all": mean_rate(right), "facts": len(right),
+            "buckets": {b: {"facts": len(groups[b]), "recall": mean_rate(groups[b])} for b in order if groups[b]}}
 
 
 def bank_answers(bank: MemoryBank, vectors: np.ndarray, components: set[str] | None = None) -> list[str]:
@@ -196,7 +192,7 @@ def paraphrase(store: MemoryStore, probes: Sequence[FactProbe]) -> dict[str, Any
     chosen = [p for p, _ in reworded]
     original = _right(chosen, bank_answers(store.bank, _stack(chosen)))
     changed = _right(chosen, bank_answers(store.bank, vectors))
-    return {"facts": len(chosen), "original_wording": _rate(original), "reworded": _rate(changed),
+    return {"facts": len(chosen), "original_wording": mean_rate(original), "reworded": mean_rate(changed),
             "examples": [[p.relation, r] for p, r in reworded[:5]]}
 
 
@@ -221,10 +217,10 @@ def blocking(store: MemoryStore, probes: Sequence[FactProbe], branching: int, se
         inside = [i for i, p in enumerate(probes) if any(p.leaf == r or p.leaf.startswith(r + ".") for r in roots)]
         outside = sorted(set(range(len(probes))) - set(inside))
         out[name] = {"blocks_switched_off": len(switched),
-                     "their_facts": {"facts": len(inside), "before": _rate([before[i] for i in inside]),
-                                     "after": _rate([after[i] for i in inside])},
-                     "other_facts": {"facts": len(outside), "before": _rate([before[i] for i in outside]),
-                                     "after": _rate([after[i] for i in outside])}}
+                     "their_facts": {"facts": len(inside), "before": mean_rate([before[i] for i in inside]),
+                                     "after": mean_rate([after[i] for i in inside])},
+                     "other_facts": {"facts": len(outside), "before": mean_rate([before[i] for i in outside]),
+                                     "after": mean_rate([after[i] for i in outside])}}
     return out
 
 
@@ -257,7 +253,7 @@ def forgetting(store: MemoryStore, probes: Sequence[FactProbe], fraction: float,
 
     def rates(indices: list[int], *runs: list[bool]) -> dict[str, Any]:
         names = ("before", "after", "never_trained")
-        return {"facts": len(indices)} | {n: _rate([r[i] for i in indices]) for n, r in zip(names, runs)}
+        return {"facts": len(indices)} | {n: mean_rate([r[i] for i in indices]) for n, r in zip(names, runs)}
 
     return {"documents_forgotten": len(batch), "facts_removed": len(gone),
             "blocks_retrained": report.recomputed["bank_blocks"],
@@ -370,7 +366,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--forget-fraction", type=float, default=0.1, help="documents forgotten at once")
     parser.add_argument("--single-forgets", type=int, default=5, help="single-document forgets timed")
     parser.add_argument("--skip-multihop", action="store_true", help="leave out the retrieval section")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the bank and of the blocked / forgotten samples")
     add_output_arguments(parser, "write the results here")
     return parser
 

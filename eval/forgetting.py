@@ -44,7 +44,7 @@ from memory.retrieval import MODES
 
 from .cli import add_output_arguments, configure_logging, retriever_list, write_json
 from .datasets import shared_data_dir
-from .metrics import answer_in_passages
+from .metrics import answer_in_passages, mean_rate
 from .unlearning import KINDS, TASKS, Probe, UnlearningTask, classify, load_task
 
 logger = logging.getLogger("eval.forgetting")
@@ -80,10 +80,6 @@ def ask(store: MemoryStore, probes: Sequence[Probe], modes: Sequence[str], top_k
     return out
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
-
-
 def summarise(groups: dict[str, list[Probe]], scores: dict[str, Any],
               modes: Sequence[str]) -> dict[str, Any]:
     """Mean answer / fact recall per mode, kind and store state."""
@@ -95,9 +91,9 @@ def summarise(groups: dict[str, list[Probe]], scores: dict[str, Any],
             row: dict[str, Any] = {"probes": len(ids)}
             for state in STATES:
                 per_probe = scores[state][mode]
-                row[f"{state}_AR"] = _mean([per_probe[i]["answer"] for i in ids])
+                row[f"{state}_AR"] = mean_rate([per_probe[i]["answer"] for i in ids])
                 facts = [per_probe[i]["fact"] for i in ids if per_probe[i]["fact"] is not None]
-                row[f"{state}_FR"] = _mean(facts)
+                row[f"{state}_FR"] = mean_rate(facts)
             summary[mode][kind] = row
     return summary
 

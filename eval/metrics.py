@@ -8,7 +8,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["recall_at_k", "answer_in_passages", "normalize_answer", "percentile", "exact_match", "token_f1"]
+__all__ = ["recall_at_k", "answer_in_passages", "normalize_answer", "percentile", "exact_match", "token_f1",
+           "mean_rate"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -80,3 +81,12 @@ def token_f1(prediction: str, answers: Iterable[str]) -> float:
             precision, recall = common / len(predicted), common / len(gold)
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
+
+
+def mean_rate(outcomes: Sequence[float]) -> float | None:
+    """The mean of per-item outcomes (1/0 flags or scores), to 4 decimals; None when there are none.
+
+    >>> mean_rate([True, False, True]), mean_rate([])
+    (0.6667, None)
+    """
+    return round(sum(outcomes) / len(outcomes), 4) if outcomes else None

@@ -45,7 +45,7 @@ from memory.timeexpr import date_in_query
 
 from .cli import add_output_arguments, configure_logging, write_json
 from .datasets import shared_data_dir
-from .metrics import answer_in_passages, normalize_answer, recall_at_k
+from .metrics import answer_in_passages, mean_rate, normalize_answer, recall_at_k
 from .temporal_data import QAPair, TimelineItem, load_situatedqa, load_timeqa, values_during
 
 LAST_YEAR = 2021  # SituatedQA's answers were collected in 2021
@@ -105,7 +105,7 @@ def time_points(asker: Asker, items: dict[str, TimelineItem], pairs: list[QAPair
         else:
             group = "answerable"
         groups[group].append(asker.right(pair.question, pair.when if timed else None, pair.answers))
-    return {g: {"pairs": len(v), "top1": round(sum(v) / len(v), 4) if v else None}
+    return {g: {"pairs": len(v), "top1": mean_rate(v)}
             for g, v in groups.items()}
 
 
@@ -158,14 +158,10 @@ def continual(store: MemoryStore, items: Sequence[TimelineItem], mode: str, from
                      for item in rng.sample(stable, min(sample, len(stable)))
                      if item.values[0][1] <= end]
         steps.append({"year": year, "new_values": len(new),
-                      "acquisition": _rate(acquisition), "history_retention": _rate(history),
-                      "history_asked": len(history), "invariant_retention": _rate(invariant)})
+                      "acquisition": mean_rate(acquisition), "history_retention": mean_rate(history),
+                      "history_asked": len(history), "invariant_retention": mean_rate(invariant)})
         learned += [(item, year) for item in items if item.values[0][1].year <= year]
     return steps
-
-
-def _rate(outcomes: Sequence[bool]) -> float | None:
-    return round(sum(outcomes) / len(outcomes), 4) if outcomes else None
 
 
 def run_situatedqa(args: argparse.Namespace, workdir: Path, config: StoreConfig) -> dict[str, Any]:
@@ -211,7 +207,7 @@ def run_timeqa(args: argparse.Namespace, workdir: Path, config: StoreConfig) -> 
                 hits = store.retrieve(question.question, top_k=args.top_k, mode=args.retriever)
                 answer.append(answer_in_passages([h.text for h in hits], question.answers))
                 gold.append(recall_at_k([h.doc_id for h in hits], question.gold_ids, args.top_k))
-            result[name] = {f"AR@{args.top_k}": _rate(answer), f"R@{args.top_k}": _rate(gold)}
+            result[name] = {f"AR@{args.top_k}": mean_rate(answer), f"R@{args.top_k}": mean_rate(gold)}
         store.config = config
     return result
 
@@ -259,8 +255,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="first year fed on its own in the continual run (default 2015)")
     parser.add_argument("--sample", type=int, default=50,
                         help="past item-years and stable items asked per continual step")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--embedder", default=EmbeddingConfig().model)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the continual run's samples")
+    parser.add_argument("--embedder", default=EmbeddingConfig().model,
+                        help=f"encoder (default {EmbeddingConfig().model})")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the stores in DIR (default: temporary)")
     add_output_arguments(parser, "write the results here")
