@@ -58,8 +58,19 @@ class QueryTrace:
     seeds: list[Seed] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)
     as_of: date | None = None
-    #: PPR mass of the 50 strongest entity nodes (graph modes).
-    node_scores: dict[Node, float] = field(default_factory=dict)
+    #: The walked matrix and its PPR scores (graph modes), read by :attr:`node_scores`.
+    walk: tuple[GraphMatrix, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def node_scores(self) -> dict[Node, float]:
+        """PPR mass of the 50 strongest entity nodes (graph modes; computed when asked,
+        so queries that do not look at it do not pay for it)."""
+        if self.walk is None:
+            return {}
+        matrix, scores = self.walk
+        rows = matrix.rows_of_kind("entity")
+        strongest = rows[np.lexsort((rows, -scores[rows]))][:50]
+        return {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -317,9 +328,7 @@ class Retriever:
                                        adjust=self._slicer(weights.get("fact", 0.0)))
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
-        entity_rows = matrix.rows_of_kind("entity")
-        strongest = entity_rows[np.lexsort((entity_rows, -scores[entity_rows]))][:50]
-        self.trace.node_scores = {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
+        self.trace.walk = (matrix, scores)
         rows = matrix.rows_of_kind("passage")
         order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
         ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]

@@ -173,12 +173,9 @@ def explain_query(store: Store, query: str, top_k: int = 5, mode: str = "hippora
     seeds = trace.seeds if trace else []
     entity_seeds = [s.node[1] for s in seeds if s.node[0] == "entity"]
     names = store.db.entity_names(entity_seeds)
-    mass: list[dict[str, Any]] = []
-    if trace is not None and trace.node_scores:
-        ranked = sorted(((score, node) for node, score in trace.node_scores.items() if node[0] == "entity"),
-                        reverse=True)[:nodes]
-        entity_names = store.db.entity_names([n[1] for _, n in ranked])
-        mass = [{"name": entity_names[n[1]], "mass": round(score, 6)} for score, n in ranked]
+    ranked = list((trace.node_scores if trace else {}).items())[:nodes]  # entities, strongest first
+    entity_names = store.db.entity_names([node[1] for node, _ in ranked])
+    mass = [{"name": entity_names[node[1]], "mass": round(score, 6)} for node, score in ranked]
     return {"query": query, "mode": mode, "as_of": str(trace.as_of) if trace and trace.as_of else None,
             "seeds": [{"kind": s.node[0], "name": names.get(s.node[1], f"passage {s.node[1]}")
                        if s.node[0] == "entity" else f"passage {s.node[1]}", "weight": round(s.weight, 6),
