@@ -89,11 +89,9 @@ def _bucket(count: int) -> str:
 
 def fact_probes(store: MemoryStore) -> list[FactProbe]:
     """Every routed fact of a fitted bank, as a probe."""
-    mentions = dict(store.db.query("SELECT entity, count(*) FROM mentions GROUP BY entity"))
-    rows = store.db.query(
-        "SELECT f.key, f.subject, s.name, f.relation, o.name, r.key_text, r.key_vector, r.leaf "
-        "FROM bank_routes r JOIN facts f ON f.key = r.fact JOIN entities s ON s.key = f.subject "
-        "JOIN entities o ON o.key = f.object ORDER BY r.key_text, o.name")
+    with store.view() as view:
+        mentions = view.storage.graph.mention_counts()
+        rows = view.storage.bank.probes()
     answers: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         answers[row[5]].add(row[4])
@@ -140,17 +138,18 @@ def _fit(store: MemoryStore, config: BankConfig) -> dict[str, Any]:
     return {"train_seconds": round(report.seconds, 1), "parameters": _bank_parameters(stats),
             "blocks": stats["blocks_trained"], "leaves": stats["leaves"], "levels": stats["levels"],
             "anchor_facts": stats["anchor_facts"], "facts_per_leaf": stats["facts_per_leaf"],
-            "bytes_on_disk": stats["bytes_on_disk"],
+            "bytes_stored": stats["bytes_stored"],
             "peak_rss_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024, 1)}
 
 
 def train_baseline(store: MemoryStore, probes: Sequence[FactProbe], module: Any, config: BankConfig,
                    name: str) -> tuple[Callable[[np.ndarray], list[str]], float]:
     """Train a standalone corrector on every fact; returns its answer function and seconds."""
-    entity_keys = dict(store.db.query("SELECT name, key FROM entities"))
     names = sorted({p.subject for p in probes} | {a for p in probes for a in p.answers})
     index = {n: i for i, n in enumerate(names)}
-    candidates = store.derived.vectors_of("entity", [entity_keys[n] for n in names])
+    with store.view() as view:
+        entity_keys = view.storage.graph.entity_keys(names)
+        candidates = view.derived.vectors_of("entity", [entity_keys[n] for n in names])
     # one example per fact: its key and (the first of) its answers
     data = TrainingSet(_stack(probes), np.array([index[min(p.answers)] for p in probes]), candidates)
     began = time.perf_counter()
@@ -158,11 +157,10 @@ def train_baseline(store: MemoryStore, probes: Sequence[FactProbe], module: Any,
                           config.temperature, config.batch_size, config.negatives, module=module,
                           min_steps=config.min_steps)
     seconds = time.perf_counter() - began
-    entity_index = store.derived.vectors["entity"]
-
     def answer(vectors: np.ndarray) -> list[str]:
-        _, ids = entity_index.search(predict(trained, vectors), 1)
-        found = store.db.entity_names({int(i) for i in ids[:, 0] if i >= 0})
+        with store.view() as view:
+            _, ids = view.derived.vectors["entity"].search(predict(trained, vectors), 1)
+            found = view.storage.graph.entity_names({int(i) for i in ids[:, 0] if i >= 0})
         return [found.get(int(i), "") for i in ids[:, 0]]
 
     return answer, seconds
@@ -188,7 +186,7 @@ def paraphrase(store: MemoryStore, probes: Sequence[FactProbe]) -> dict[str, Any
     if not reworded:
         return {"facts": 0}
     texts = [p.text.replace(p.relation, r, 1) for p, r in reworded]
-    vectors = store.embedder.encode(texts, "entity")
+    vectors = store.core.models.encode("entity", texts)
     chosen = [p for p, _ in reworded]
     original = _right(chosen, bank_answers(store.bank, _stack(chosen)))
     changed = _right(chosen, bank_answers(store.bank, vectors))
@@ -228,7 +226,8 @@ def forgetting(store: MemoryStore, probes: Sequence[FactProbe], fraction: float,
                seed: int) -> dict[str, Any]:
     """Forget a fraction of the documents, then single documents; see the module docstring."""
     rng = random.Random(seed)
-    doc_ids = sorted(r[0] for r in store.db.query("SELECT id FROM documents"))
+    with store.view() as view:
+        doc_ids = sorted(view.storage.documents.ids(view.storage.documents.all_keys()).values())
     batch = sorted(rng.sample(doc_ids, max(1, int(len(doc_ids) * fraction))))
     vectors = _stack(probes)
     before = _right(probes, bank_answers(store.bank, vectors))
@@ -242,7 +241,8 @@ def forgetting(store: MemoryStore, probes: Sequence[FactProbe], fraction: float,
         single = store.forget(doc_id)
         single_times.append(time.perf_counter() - began)
         single_blocks.append(single.recomputed["bank_blocks"])
-    alive = {r[0] for r in store.db.query("SELECT key FROM facts")}
+    with store.view() as view:
+        alive = view.storage.inspect.row_keys("fact")
     gone = [i for i, p in enumerate(probes) if p.key not in alive]
     after = _right(probes, bank_answers(store.bank, vectors))
     touched_leaves = {probes[i].leaf for i in gone}

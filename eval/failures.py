@@ -46,7 +46,6 @@ def diagnose(store: MemoryStore, result: dict[str, Any], worse: str, than: str,
     """Diagnose up to ``limit`` questions where ``worse`` ranks a gold passage below ``than``."""
     config = RetrievalConfig(**result["retrieval"])
     mode = "hipporag" if worse == "hybrid" else worse
-    graph = store.derived.graph
     cases = []
     for question in result["questions"]:
         runs = question["runs"]
@@ -59,10 +58,14 @@ def diagnose(store: MemoryStore, result: dict[str, Any], worse: str, than: str,
         store.retrieve(question["question"], top_k=1, mode=mode, config=config)
         seeds = [s for s in store.last_query.seeds if s.node[0] == "entity"]
         seed_nodes = {s.node for s in seeds}
-        neighbours = {n for s in seed_nodes for n in graph.neighbours(s) if n[0] == "entity"}
+        with store.view() as view:
+            graph = view.graph
+            neighbours = {n for s in seed_nodes for n in graph.neighbours(s) if n[0] == "entity"}
+            keys = view.storage.documents.keys_of(lost)
+            names = view.storage.graph.entity_names({s.node[1] for s in seeds})
         passages = []
         for doc_id in lost:
-            key = store.db.document_row(doc_id)[0]
+            key = keys[doc_id]
             entities = {n for n in graph.neighbours(("passage", key)) if n[0] == "entity"}
             if entities & seed_nodes:
                 reason = "seeded"
@@ -75,7 +78,6 @@ def diagnose(store: MemoryStore, result: dict[str, Any], worse: str, than: str,
                              f"rank_{worse}": _rank(runs[worse]["ranked"], doc_id),
                              f"rank_{than}": _rank(runs[than]["ranked"], doc_id)})
         hub = max(seeds, key=lambda s: graph.degree(s.node, "mention"), default=None)
-        names = store.db.entity_names({s.node[1] for s in seeds})
         cases.append({
             "id": question["id"], "question": question["question"], "lost": passages,
             "seeds": [{"entity": names[s.node[1]], "weight": round(s.weight, 4), "reason": s.reason}

@@ -64,10 +64,16 @@ def measure_indexing(store: MemoryStore, corpus: list[dict], batches: int) -> di
     }
 
 
+def _graph(store: MemoryStore) -> Any:
+    """The store's knowledge graph at its current generation (benchmarks read it after the view)."""
+    with store.view() as view:
+        return view.graph
+
+
 def _igraph_prpack(store: MemoryStore) -> tuple[Any, float]:
     import igraph
 
-    matrix = store.derived.graph.matrix(edge_weights(store.config.retrieval)).matrix.tocoo()
+    matrix = _graph(store).matrix(edge_weights(store.config.retrieval)).matrix.tocoo()
     upper = matrix.row < matrix.col
     began = time.perf_counter()
     graph = igraph.Graph(n=matrix.shape[0], edges=list(zip(matrix.row[upper].tolist(),
@@ -101,7 +107,7 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
             retriever_seeds = trace.seeds
             if not retriever_seeds:
                 continue  # the query fell back to dense retrieval
-            matrix, ours = rank_passages(store.derived.graph, retriever_seeds, config.damping,
+            matrix, ours = rank_passages(_graph(store), retriever_seeds, config.damping,
                                          edge_weights(config), tol=config.ppr_tol,
                                          max_iter=config.ppr_max_iter)
             reset = np.zeros(len(matrix.nodes))
@@ -123,8 +129,8 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
         "igraph_graph_build_seconds": round(igraph_build, 3),
         "max_abs_difference_vs_prpack": max(differences) if differences else None,
         "recall": {m: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for m, r in recall.items()},
-        "graph_nodes": int(store.derived.graph.matrix(edge_weights(config)).matrix.shape[0]),
-        "graph_edges": int(store.derived.graph.matrix(edge_weights(config)).matrix.nnz // 2),
+        "graph_nodes": int(_graph(store).matrix(edge_weights(config)).matrix.shape[0]),
+        "graph_edges": int(_graph(store).matrix(edge_weights(config)).matrix.nnz // 2),
     }
 
 

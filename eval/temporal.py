@@ -69,7 +69,7 @@ class Asker:
         self.queries = 0
 
     def top1(self, question: str, when: date | None) -> str:
-        key = (question, when, self.store.db.generation)  # a write makes earlier answers stale
+        key = (question, when, self.store.generation)  # a write makes earlier answers stale
         if key not in self._cache:
             if when is None:  # no time at all: the query's own dates are ignored too
                 saved, self.store.config = self.store.config, self.timeless

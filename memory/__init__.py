@@ -4,44 +4,50 @@ from .config import (BankConfig, EmbeddingConfig, ExtractionConfig, GraphConfig,
                      StoreConfig, TemporalConfig)
 from .documents import Document
 from .errors import (
+    BankNotFittedError,
     ConfigError,
+    CorruptStoreError,
+    DiskFullError,
     ExtractionError,
     IncompatibleStoreError,
     InvalidDocumentError,
     InvalidQueryError,
     MemoryStoreError,
     NotAStoreError,
+    ReadOnlyStoreError,
+    StaleResultError,
+    StorageError,
+    StoreBusyError,
+    StoreClosedError,
     UnknownDocumentError,
     UnknownEntityError,
 )
+from .errors import __all__ as _errors
+from .timeexpr import InvalidDateError
 from .explain import Explanation, Hit
 from .forget import ForgetReport
 from .store import MemoryStore, StoredDocument
+from .temporal import FactRecord, UpdateReport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BankConfig",
-    "ConfigError",
     "Document",
     "EmbeddingConfig",
     "Explanation",
     "ExtractionConfig",
-    "ExtractionError",
+    "FactRecord",
     "ForgetReport",
     "GraphConfig",
     "Hit",
     "IngestConfig",
-    "TemporalConfig",
-    "IncompatibleStoreError",
-    "InvalidDocumentError",
-    "InvalidQueryError",
     "MemoryStore",
-    "MemoryStoreError",
-    "NotAStoreError",
     "RetrievalConfig",
     "StoreConfig",
     "StoredDocument",
-    "UnknownDocumentError",
-    "UnknownEntityError",
+    "TemporalConfig",
+    "UpdateReport",
+    "InvalidDateError",
+    *_errors,
 ]

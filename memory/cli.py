@@ -15,13 +15,13 @@ from tqdm.auto import tqdm
 from .bank.cli import add_bank_parser
 from .check import check_store
 from .config import SPLIT_MODES, IngestConfig
-from .db import DB_FILENAME
 from .demo import run_demo
 from .documents import coerce_documents
 from .dump import dump_lines
 from .errors import InvalidDocumentError, MemoryStoreError, NotAStoreError
 from .extract import OpenIEExtractor
 from .retrieval import MODES
+from .storage import DB_FILENAME
 from .store import MemoryStore
 
 __all__ = ["main", "build_parser", "read_documents", "open_existing"]
@@ -183,8 +183,13 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    with open_existing(args.store) as store:
-        problems = check_store(store)
+    if not (args.store / DB_FILENAME).is_file():
+        raise NotAStoreError(f"{args.store} is not a store (no {DB_FILENAME})")
+    try:
+        with MemoryStore(args.store) as store:
+            problems = check_store(store)
+    except MemoryStoreError as exc:  # a store too damaged to open: check what can be read
+        problems = [f"the store cannot be opened: {exc}"] + check_store(args.store)
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{args.store}: {'OK' if not problems else f'{len(problems)} problem(s)'}")

@@ -51,7 +51,7 @@ def run_demo(store_path: Path, questions: int = 3, top_k: int = 5) -> int:
     recall = {"hipporag": 0.0, "dense": 0.0}
     with MemoryStore(store_path) as store:
         print(f"Indexing {len(docs)} MuSiQue passages into {store_path} "
-              f"(extractor {store.extractor.name}, encoder {store.embedder.name}) ...")
+              f"(extractor {store.core.models.extractor.name}, encoder {store.core.models.embedder.name}) ...")
         store.ingest(docs)
         stats = store.stats()
         print(f"{stats['documents']} passages, {stats['entities']} entities, {stats['facts']} facts, "

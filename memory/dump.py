@@ -3,8 +3,9 @@
 Database keys differ between stores built in different orders; the dump keys
 everything by content instead (document ids, entity names, fact triples), so
 two stores holding the same knowledge dump identically. Vectors appear as the
-SHA-256 of their float32 bytes, both as stored in SQLite and as held in faiss.
-``python -m memory dump --store DIR`` writes it as sorted JSON lines.
+SHA-256 of their float32 bytes, both as stored in the database and as held in the
+derived faiss indexes. ``python -m memory dump --store DIR`` writes it as sorted
+JSON lines.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Iterator
+
+from .storage import EMBEDDING_KINDS
 
 __all__ = ["canonical_dump", "dump_lines"]
 
@@ -31,48 +34,44 @@ def canonical_dump(store: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        Sections ``documents`` (``[id, title, text, metadata, source, valid_from, valid_to]``), ``entities``
-        (names), ``mentions`` (name -> document ids), ``facts`` ("subject |
+        Sections ``documents`` (``[id, title, text, metadata, source, valid_from, valid_to]``),
+        ``entities`` (names), ``mentions`` (name -> document ids), ``facts`` ("subject |
         relation | object [| valid_from..valid_to]" -> supporting document ids; the
         weight is their number), ``synonyms`` (``[source, target, score]``), ``vectors`` and
-        ``index_vectors`` ("kind:key" -> SHA-256, from SQLite and from faiss).
+        ``index_vectors`` ("kind:key" -> SHA-256, from the database and from faiss).
     """
-    db = store.db
-    names = dict(db.query("SELECT key, name FROM entities"))
-    ids = dict(db.query("SELECT key, id FROM documents"))
+    with store.view() as view:
+        rows = view.storage.inspect.dump_rows()
+        stored = {kind: view.storage.vectors.get(kind) for kind in EMBEDDING_KINDS}
+        held = {kind: view.derived.vectors[kind].arrays() for kind in EMBEDDING_KINDS}
+    names = {int(k): n for k, n in rows["entities"]}
+    ids = {int(r[0]): r[1] for r in rows["documents"]}
     triples: dict[int, str] = {}
     facts: dict[str, list[str]] = {}
-    for key, subject, relation, obj, start, end in db.query(
-            "SELECT key, subject, relation, object, valid_from, valid_to FROM facts"):
-        triples[key] = f"{names[subject]} | {relation} | {names[obj]}"
+    for key, subject, relation, obj, start, end in rows["facts"]:
+        triples[int(key)] = f"{names[subject]} | {relation} | {names[obj]}"
         if start or end:
-            triples[key] += f" | {start or ''}..{end or ''}"
-        facts[triples[key]] = []
-    for fact, document in db.query("SELECT fact, document FROM fact_sources"):
+            triples[int(key)] += f" | {start or ''}..{end or ''}"
+        facts[triples[int(key)]] = []
+    for fact, document in rows["fact_sources"]:
         facts[triples[fact]].append(ids[document])
     mentions: dict[str, list[str]] = {}
-    for entity, document in db.query("SELECT entity, document FROM mentions"):
+    for entity, document in rows["mentions"]:
         mentions.setdefault(names[entity], []).append(ids[document])
     labels = {"document": ids, "entity": names, "fact": triples}
     vectors: dict[str, str] = {}
     index_vectors: dict[str, str] = {}
     for kind, label in labels.items():
-        keys, matrix = db.get_vectors(kind)
-        for key, row in zip(keys.tolist(), matrix):
+        for key, row in zip(stored[kind][0].tolist(), stored[kind][1]):
             vectors[f"{kind}:{label[key]}"] = _digest(row)
-        index = store.derived.vectors[kind]
-        held = index.ids().tolist()
-        for key, row in zip(held, index.reconstruct(held) if held else []):
+        for key, row in zip(held[kind][0].tolist(), held[kind][1]):
             index_vectors[f"{kind}:{label.get(key, f'#{key} (no row)')}"] = _digest(row)
     return {
-        "documents": sorted([list(row) for row in db.query(
-            "SELECT id, title, text, metadata, coalesce(source, ''), coalesce(valid_from, ''), "
-            "coalesce(valid_to, '') FROM documents")]),
+        "documents": sorted([list(r[1:]) for r in rows["documents"]]),
         "entities": sorted(names.values()),
         "mentions": {name: sorted(docs) for name, docs in sorted(mentions.items())},
         "facts": {triple: sorted(docs) for triple, docs in sorted(facts.items())},
-        "synonyms": sorted([names[s], names[t], score]
-                           for s, t, score in db.query("SELECT source, target, score FROM synonyms")),
+        "synonyms": sorted([names[s], names[t], score] for s, t, score in rows["synonyms"]),
         "vectors": dict(sorted(vectors.items())),
         "index_vectors": dict(sorted(index_vectors.items())),
     }

@@ -13,10 +13,18 @@ __all__ = [
     "NotAStoreError",
     "IncompatibleStoreError",
     "UnknownDocumentError",
+    "UnknownEntityError",
     "ConfigError",
     "ExtractionError",
     "InvalidQueryError",
     "BankNotFittedError",
+    "StorageError",
+    "StoreBusyError",
+    "ReadOnlyStoreError",
+    "CorruptStoreError",
+    "DiskFullError",
+    "StoreClosedError",
+    "StaleResultError",
 ]
 
 
@@ -64,3 +72,32 @@ class InvalidQueryError(MemoryStoreError, ValueError):
 
 class BankNotFittedError(MemoryStoreError):
     """The memory bank is used before ``store.bank.fit()`` (or it has no facts to learn)."""
+
+
+class StorageError(MemoryStoreError):
+    """The database behind the store failed (the write, if any, was rolled back)."""
+
+
+class StoreBusyError(StorageError):
+    """Another writer held the store's write lock for longer than the store's ``timeout``."""
+
+
+class ReadOnlyStoreError(StorageError):
+    """A write was attempted on a store that can only be read (read-only files or directory)."""
+
+
+class CorruptStoreError(StorageError):
+    """The store's files are damaged; ``python -m memory check`` tells what it can."""
+
+
+class DiskFullError(StorageError):
+    """The disk is full; the write was rolled back and nothing was changed."""
+
+
+class StoreClosedError(MemoryStoreError):
+    """The store was used after ``close()``."""
+
+
+class StaleResultError(MemoryStoreError):
+    """A result from before a change was used after something it showed was removed
+    (e.g. ``Hit.explain()`` after a forget): retrieve again, or pass ``explain=True``."""

@@ -1,11 +1,24 @@
-"""Hits and their explanations: the seeds of the walk and the paths that reached a passage."""
+"""Hits, their explanations, and the builder that turns a walk into a readable chain.
+
+An explanation names the seeds the walk restarted at and the strongest paths
+from them to the passage, with each edge labelled by what it is (a fact and its
+support, a synonym with its cosine, a mention, the passage's title).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-__all__ = ["Hit", "Explanation", "SeedInfo", "PathInfo"]
+from graphs.kg import GraphMatrix, Node
+from graphs.retrieve import Seed, strongest_paths
+
+if TYPE_CHECKING:
+    from .core import ReadView
+
+__all__ = ["Hit", "Explanation", "SeedInfo", "PathInfo", "explain_graph_hit"]
+
+_SEEDS_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -58,12 +71,8 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "mode": self.mode,
-            "summary": self.summary,
-            "seeds": [vars(s) for s in self.seeds],
-            "paths": [{"nodes": p.nodes, "edges": p.edges, "strength": p.strength} for p in self.paths],
-        }
+        return {"mode": self.mode, "summary": self.summary, "seeds": [vars(s) for s in self.seeds],
+                "paths": [{"nodes": p.nodes, "edges": p.edges, "strength": p.strength} for p in self.paths]}
 
     def __str__(self) -> str:
         lines = [self.summary]
@@ -88,6 +97,10 @@ class Hit:
         The retriever's score (PPR probability mass for graph modes).
     rank : int
         1-based position.
+    mode : str
+        The retrieval mode.
+    generation : int
+        The store generation the hit was retrieved at.
     """
 
     doc_id: str
@@ -97,9 +110,18 @@ class Hit:
     rank: int
     mode: str
     _explain: Callable[[], Explanation] = field(repr=False, compare=False)
+    generation: int = field(default=0, compare=False)
 
     def explain(self) -> Explanation:
-        """Seeds and strongest graph paths that led to this passage (computed on demand)."""
+        """Seeds and strongest graph paths that led to this passage.
+
+        Computed on demand unless the hit was retrieved with ``explain=True``.
+
+        Raises
+        ------
+        StaleResultError
+            When something was forgotten since the hit was retrieved (retrieve again).
+        """
         return self._explain()
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
@@ -109,3 +131,50 @@ class Hit:
         if explain:
             out["explanation"] = self.explain().to_dict()
         return out
+
+
+def explain_graph_hit(view: "ReadView", mode: str, key: int, score: float, seeds: list[Seed],
+                      matrix: GraphMatrix) -> Explanation:
+    """The explanation of a graph-mode hit: its seeds and the strongest paths to it."""
+    storage, graph = view.storage, view.derived.graph
+    ordered = sorted(seeds, key=lambda s: (s.node[0] != "entity", -s.weight))
+    entity_keys = {s.node[1] for s in seeds if s.node[0] == "entity"}
+    paths = strongest_paths(matrix, seeds, ("passage", key))
+    for nodes, _ in paths:
+        entity_keys.update(n[1] for n in nodes if n[0] == "entity")
+    names = storage.graph.entity_names(entity_keys)
+    docs = storage.documents.by_key({n[1] for nodes, _ in paths for n in nodes if n[0] == "passage"}
+                                    | {s.node[1] for s in ordered[:_SEEDS_SHOWN] if s.node[0] == "passage"})
+
+    def name(node: Node) -> str:
+        if node[0] == "entity":
+            return names.get(node[1], f"entity {node[1]}")
+        doc = docs.get(node[1])
+        return repr(doc[1] or doc[0]) if doc else f"#{node[1]}"
+
+    def label(node: Node) -> str:
+        return name(node) if node[0] == "entity" else f"passage {name(node)}"
+
+    def edge(a: Node, b: Node) -> str:
+        kinds = graph.edge_kinds(a, b)
+        if "fact" in kinds and a[0] == b[0] == "entity":
+            facts = storage.graph.facts_between(a[1], b[1])
+            if facts:
+                subject, relation, _, support = facts[0]
+                arrow = relation if subject == a[1] else f"{relation} (reversed)"
+                more = f" +{len(facts) - 1} more" if len(facts) > 1 else ""
+                return f"{arrow}; support {support}{more}"
+        if "synonym" in kinds:
+            similarity = storage.graph.synonym_score(a[1], b[1])
+            return "synonym" if similarity is None else f"synonym, cosine {similarity:.3f}"
+        if "topic" in kinds:
+            return "title of" if b[0] == "passage" else "titled"
+        if "mention" in kinds:
+            return "mentioned in" if b[0] == "passage" else "mentions"
+        return "/".join(sorted(kinds))
+
+    seed_infos = [SeedInfo(s.node[0], name(s.node), s.weight, s.reason) for s in ordered[:_SEEDS_SHOWN]]
+    path_infos = [PathInfo([label(n) for n in nodes], [edge(a, b) for a, b in zip(nodes, nodes[1:])], strength)
+                  for nodes, strength in paths]
+    return Explanation(mode, f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes",
+                       seed_infos, path_infos)

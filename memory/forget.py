@@ -1,14 +1,31 @@
-"""What a forget removed, kept and recomputed (:meth:`memory.MemoryStore.forget`)."""
+"""Forgetting: documents, entities and facts, with everything derived only from them.
+
+Every verb is one write (see :mod:`memory.core`): all its work runs under the
+write lock, against the state as it is then, so a forget never acts on a stale
+view. What it removes is deleted from the rows, the vectors (the snapshot on disk
+is rewritten before the call returns), the graph, the synonym lists (recomputed
+where they held a removed entity), the extraction cache and the memory bank
+(blocks that learned it are masked at once and retrained). Forgotten entities and
+facts are remembered only as SHA-256 digests, so they do not come back.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import InvalidQueryError
-from .indexing import WriteReport
+from .documents import content_hash
+from .errors import InvalidQueryError, UnknownDocumentError, UnknownEntityError
+from .extract.base import normalize_phrase, normalize_relation
+from .indexing import Indexer, WriteReport, suppression_digest
 
-__all__ = ["ForgetReport", "forget_targets"]
+if TYPE_CHECKING:
+    from .core import StoreCore
+
+__all__ = ["ForgetReport", "forget_documents", "forget_entity", "forget_fact", "forget_targets"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,11 +47,13 @@ class ForgetReport:
         ``bank_blocks`` of the memory bank retrained or removed because their
         training facts changed.
     extraction_cache_purged : int
-        Cached extractions deleted (no remaining document has that content).
+        Cached extractions deleted.
     stated_in : tuple of str
         For ``forget_fact`` and ``forget_entity`` without cascade: the documents
         that stay although their text still states what was forgotten (forget
         them too if it must go from the text as well).
+    generation : int
+        The store generation the forget committed.
     """
 
     documents: tuple[str, ...]
@@ -43,11 +62,12 @@ class ForgetReport:
     recomputed: dict[str, int] = field(default_factory=dict)
     extraction_cache_purged: int = 0
     stated_in: tuple[str, ...] = ()
+    generation: int = 0
 
     @classmethod
-    def from_write(cls, documents: Sequence[str], report: WriteReport,
+    def from_write(cls, documents: Sequence[str], report: WriteReport, generation: int,
                    stated_in: Sequence[str] = ()) -> "ForgetReport":
-        """Summarise the indexer's report of a forget."""
+        """Summarise a forget's write report."""
         return cls(
             documents=tuple(documents),
             removed={"documents": report.documents_removed, "facts": report.facts_removed,
@@ -57,13 +77,14 @@ class ForgetReport:
                         "bank_blocks": report.bank_blocks_retrained},
             extraction_cache_purged=report.extraction_cache_purged,
             stated_in=tuple(sorted(stated_in)),
+            generation=generation,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"documents": list(self.documents), "removed": dict(self.removed), "kept": dict(self.kept),
-                "recomputed": dict(self.recomputed),
-                "extraction_cache_purged": self.extraction_cache_purged, "stated_in": list(self.stated_in)}
+                "recomputed": dict(self.recomputed), "extraction_cache_purged": self.extraction_cache_purged,
+                "stated_in": list(self.stated_in), "generation": self.generation}
 
 
 def forget_targets(doc_id: Any, ids: Any) -> list[str]:
@@ -88,3 +109,100 @@ def forget_targets(doc_id: Any, ids: Any) -> list[str]:
         if not isinstance(target, str) or not target:
             raise InvalidQueryError(f"a document id must be a non-empty string, not {target!r}")
     return list(dict.fromkeys(sorted(targets) if isinstance(targets, (set, frozenset)) else targets))
+
+
+def _remove_documents(indexer: Indexer, keys: Sequence[int]) -> None:
+    storage = indexer.storage
+    extraction_keys = storage.documents.extraction_keys(keys)
+    for key in keys:
+        indexer.remove_document(key)
+    indexer.update_synonymy()
+    indexer.purge_unused_extractions(extraction_keys)
+
+
+def forget_documents(core: "StoreCore", doc_id: Any = None, ids: Any = None) -> ForgetReport:
+    """Forget documents (or split documents' passages) in one write; see :meth:`MemoryStore.forget`."""
+    targets = forget_targets(doc_id, ids)
+
+    def body(indexer: Indexer) -> None:
+        storage = indexer.storage
+        keys: dict[int, None] = {}
+        unknown = []
+        known = storage.documents.keys_of(targets)
+        for target in targets:
+            passages = [] if target in known else storage.documents.passages_of(target)
+            if target not in known and not passages:
+                unknown.append(target)
+            keys.update(dict.fromkeys([known[target]] if target in known else [k for k, _ in passages]))
+        if unknown:
+            raise UnknownDocumentError(f"no document with id {', '.join(map(repr, unknown))}; nothing was forgotten")
+        _remove_documents(indexer, list(keys))
+
+    outcome = core.write("forget", content_hash(*sorted(targets)), body)
+    result = ForgetReport.from_write(targets, outcome.report, outcome.generation)
+    logger.info("forget: %s", result.to_dict())
+    return result
+
+
+def _entity_key(indexer: Indexer, name: Any) -> int:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidQueryError("an entity name must be a non-empty string")
+    key = indexer.storage.graph.entity_key(normalize_phrase(name))
+    if key is None:
+        raise UnknownEntityError(f"no entity named {name!r}; nothing was forgotten")
+    return key
+
+
+def forget_entity(core: "StoreCore", name: str, cascade: bool = False) -> ForgetReport:
+    """Forget an entity (and with ``cascade`` every passage mentioning it); see :meth:`MemoryStore.forget_entity`."""
+    if not isinstance(cascade, bool):
+        raise InvalidQueryError("cascade must be True or False")
+    mentioning: list[str] = []
+
+    def body(indexer: Indexer) -> None:
+        key = _entity_key(indexer, name)
+        storage = indexer.storage
+        mentioning.extend(storage.graph.mentioning_ids(key))
+        if not cascade:
+            documents = indexer.forget_entity(key)
+            # the cached extractions of the passages that stay still name it: drop them
+            indexer.report.extraction_cache_purged += storage.documents.purge_extractions(
+                storage.documents.extraction_keys(documents))
+            return
+        # Every fact naming the entity came from a passage that mentions it, so the
+        # entity goes with those passages.
+        _remove_documents(indexer, storage.graph.documents_mentioning(key))
+        storage.meta.suppress("entity", suppression_digest("entity", normalize_phrase(name)))
+
+    outcome = core.write("forget_entity", content_hash("entity", normalize_phrase(str(name))), body)
+    result = ForgetReport.from_write(mentioning if cascade else (), outcome.report, outcome.generation,
+                                     stated_in=() if cascade else mentioning)
+    logger.info("forget_entity: %s", result.to_dict())
+    return result
+
+
+def forget_fact(core: "StoreCore", subject: str, relation: str, obj: str) -> ForgetReport:
+    """Forget a fact wherever it came from; see :meth:`MemoryStore.forget_fact`."""
+    for label, value in (("subject", subject), ("relation", relation), ("object", obj)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidQueryError(f"{label} must be a non-empty string")
+    triple = (normalize_phrase(subject), normalize_relation(relation), normalize_phrase(obj))
+    stated: list[str] = []
+
+    def body(indexer: Indexer) -> None:
+        storage = indexer.storage
+        keys = storage.graph.facts_named(*triple)
+        if not keys:
+            between = storage.graph.relations_between_names(triple[0], triple[2])
+            hint = f"; stored relations between them: {', '.join(sorted(between))}" if between else ""
+            raise UnknownEntityError(f"no fact {triple}{hint}; nothing was forgotten")
+        sources = indexer.forget_facts(keys)
+        stated.extend(storage.documents.ids(sources).values())
+        # the cached extractions of those passages still hold the triple: drop them
+        indexer.report.extraction_cache_purged += storage.documents.purge_extractions(
+            storage.documents.extraction_keys(sources))
+
+    outcome = core.write("forget_fact", content_hash("fact", *triple), body)
+    result = ForgetReport.from_write((), outcome.report, outcome.generation, stated_in=stated)
+    logger.info("forget_fact: %s", result.to_dict())
+    return result

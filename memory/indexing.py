@@ -1,9 +1,12 @@
-"""The write path: documents in, rows, vectors, synonymy edges and graph edges out.
+"""Row, vector and synonymy mutations shared by ingest, replacement, update and forget.
 
-:class:`Indexer` runs inside one database transaction per batch; the caller
-commits and then persists the derived indexes. Removal of a document (used by
-replacement here and by ``forget``) decrements every support set it belonged
-to and deletes only what reaches zero.
+An :class:`Indexer` runs inside one write transaction. It changes rows through
+the storage layer, records vector changes in a :class:`~memory.vectors.PendingVectors`
+(the derived indexes change only after the commit), and fills a
+:class:`WriteReport` with what changed: the audit counts, the change log entries
+other processes catch up from, and the memory bank's affected facts. Removing a
+document decrements every support set it belonged to and deletes only what
+reaches zero.
 """
 
 from __future__ import annotations
@@ -13,29 +16,34 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
-from graphs.kg import Node
+import numpy as np
+
 from graphs.synonymy import entities_near, neighbour_lists
 
 from .config import GraphConfig
-from .db import Database
-from .derived import DerivedState
 from .documents import Document
-from .embed import Embedder
-from .extract import Extraction, Extractor, extract_with_cache
-from .temporal import fact_intervals
-from .timeexpr import text_interval
+from .extract import Extraction
+from .storage import Change, Storage
+from .timeexpr import Interval, text_interval
+from .vectors import PendingVectors
 
-__all__ = ["Indexer", "WriteReport", "suppression_digest", "utc_now"]
+__all__ = ["Indexer", "WriteReport", "PreparedDocument", "Encoder", "suppression_digest", "utc_now"]
 
 logger = logging.getLogger(__name__)
+
+#: Returns vectors for texts of a kind ("document", "entity", "fact").
+Encoder = Callable[[str, Sequence[str]], np.ndarray]
 
 
 def suppression_digest(kind: str, *parts: str) -> str:
     """The digest under which a forgotten entity name or fact triple is remembered.
 
     Only the digest is stored, so the suppression list holds no forgotten text.
+
+    >>> len(suppression_digest("entity", "alice"))
+    64
     """
     return hashlib.sha256("\x1f".join((kind, *parts)).encode("utf-8")).hexdigest()
 
@@ -45,9 +53,18 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document ready to be written: its extraction and each triple's validity interval."""
+
+    doc: Document
+    extraction: Extraction
+    intervals: tuple[Interval, ...]
+
+
 @dataclass
 class WriteReport:
-    """What a write changed; drives the graph refresh and the audit row."""
+    """What a write changed; drives the change log, the audit row and the bank."""
 
     documents_added: int = 0
     documents_replaced: int = 0
@@ -58,19 +75,26 @@ class WriteReport:
     facts_added: int = 0
     facts_removed: int = 0
     synonym_lists_recomputed: int = 0
-    touched_entities: set[int] = field(default_factory=set)
-    touched_documents: set[int] = field(default_factory=set)
-    removed_nodes: set[Node] = field(default_factory=set)
-    new_entities: set[int] = field(default_factory=set)
-    removed_entities: set[int] = field(default_factory=set)
-    stale_synonym_sources: set[int] = field(default_factory=set)
-    #: Facts and entities that lost a supporting document (forgotten or replaced).
-    weakened_facts: set[int] = field(default_factory=set)
-    weakened_entities: set[int] = field(default_factory=set)
-    removed_facts: set[int] = field(default_factory=set)
     extraction_cache_purged: int = 0
     #: Memory-bank blocks retrained (or removed) after the write, when the bank is fitted.
     bank_blocks_retrained: int = 0
+    added_documents: set[int] = field(default_factory=set)
+    removed_documents: set[int] = field(default_factory=set)
+    new_entities: set[int] = field(default_factory=set)
+    removed_entities: set[int] = field(default_factory=set)
+    new_facts: set[int] = field(default_factory=set)
+    removed_facts: set[int] = field(default_factory=set)
+    #: Facts and entities that lost a supporting document (forgotten or replaced) ...
+    weakened_facts: set[int] = field(default_factory=set)
+    weakened_entities: set[int] = field(default_factory=set)
+    #: ... and facts that gained one.
+    strengthened_facts: set[int] = field(default_factory=set)
+    #: Graph nodes whose incident edges may have changed.
+    touched_entities: set[int] = field(default_factory=set)
+    touched_documents: set[int] = field(default_factory=set)
+    stale_synonym_sources: set[int] = field(default_factory=set)
+    #: The bank leaves removed facts were routed to (read before the routes went).
+    removed_fact_leaves: set[str] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -95,271 +119,228 @@ class WriteReport:
             counts.update(facts_kept=self.facts_kept, entities_kept=self.entities_kept)
         return counts
 
+    def changes(self) -> list[Change]:
+        """The change log entries of this write: rows added and removed, graph nodes touched."""
+        out: list[Change] = []
+        for kind, added, removed in (("document", self.added_documents, self.removed_documents),
+                                     ("entity", self.new_entities, self.removed_entities),
+                                     ("fact", self.new_facts, self.removed_facts)):
+            out += [(kind, k, "add") for k in added - removed]
+            out += [(kind, k, "remove") for k in removed]
+        out += [("node", k, "touch") for k in self.touched_entities]
+        out += [("passage", k, "touch") for k in self.touched_documents]
+        return out
+
+    @property
+    def removed_anything(self) -> bool:
+        """Whether rows (and so vectors) were removed."""
+        return bool(self.removed_documents or self.removed_entities or self.removed_facts)
+
 
 class Indexer:
-    """Applies document additions and removals to the database and derived indexes."""
+    """Applies additions and removals inside one write transaction.
 
-    def __init__(self, db: Database, derived: DerivedState, embedder: Embedder | None,
-                 extractor: Extractor | None, graph_config: GraphConfig) -> None:
-        self.db = db
-        self.derived = derived
-        self.embedder = embedder
-        self.extractor = extractor
+    Parameters
+    ----------
+    storage : Storage
+        The store's storage, inside ``storage.write()``.
+    pending : PendingVectors
+        The write's vector changes over the caught-up indexes.
+    encode : Encoder
+        Vectors for new texts (prepared before the lock where possible).
+    graph_config : GraphConfig
+        Synonymy parameters.
+    report : WriteReport
+        Filled in as the write proceeds.
+    """
+
+    def __init__(self, storage: Storage, pending: PendingVectors, encode: Encoder, graph_config: GraphConfig,
+                 report: WriteReport) -> None:
+        self.storage = storage
+        self.pending = pending
+        self.encode = encode
         self.graph_config = graph_config
+        self.report = report
 
-    # -- public steps (call inside a transaction) ----------------------------------------
+    # -- documents ------------------------------------------------------------------------------
 
-    def ingest(self, docs: Sequence[Document], report: WriteReport,
-               stated: Sequence[Extraction] | None = None) -> None:
-        """Add, replace or skip each document.
+    def add_documents(self, prepared: Sequence[PreparedDocument], fresh_extractions: dict[str, dict[str, str]],
+                      read_time: bool = True) -> None:
+        """Insert documents with their (already suppression-filtered) extractions."""
+        storage, report = self.storage, self.report
+        now = utc_now()
+        doc_keys: list[int] = []
+        new_entities: dict[str, int] = {}
+        new_facts: dict[int, str] = {}
+        for item in prepared:
+            doc, extraction = item.doc, item.extraction
+            doc_key = storage.documents.insert(
+                (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True), doc.fingerprint,
+                 doc.extraction_key, doc.source, *doc.interval.to_strings(), now,
+                 *text_interval(doc.text).to_strings()))
+            doc_keys.append(doc_key)
+            entity_keys = self._entity_keys(extraction.entities, new_entities)
+            storage.graph.add_mentions(doc_key, entity_keys.values())
+            report.touched_entities.update(entity_keys.values())
+            for (subject, relation, obj), interval in zip(extraction.triples, item.intervals):
+                valid = interval.to_strings() if read_time else doc.interval.to_strings()
+                fact_key = storage.graph.fact_key(entity_keys[subject], relation, entity_keys[obj], valid)
+                if fact_key is None:
+                    fact_key = storage.graph.insert_fact(entity_keys[subject], relation, entity_keys[obj], valid)
+                    new_facts[fact_key] = f"{subject} {relation} {obj}"
+                elif fact_key not in new_facts:
+                    report.strengthened_facts.add(fact_key)
+                storage.graph.add_fact_source(fact_key, doc_key)
+        for extractor, payloads in fresh_extractions.items():
+            used = {item.doc.extraction_key for item in prepared}
+            storage.documents.cache_extractions(extractor, {k: v for k, v in payloads.items() if k in used})
+        report.added_documents.update(doc_keys)
+        report.touched_documents.update(doc_keys)
+        report.new_entities.update(new_entities.values())
+        report.new_facts.update(new_facts)
+        report.entities_added += len(new_entities)
+        report.facts_added += len(new_facts)
+        report.documents_added += len(doc_keys)
+        self._embed("document", doc_keys, [item.doc.passage for item in prepared])
+        entity_items = sorted(new_entities.items(), key=lambda item: item[1])
+        self._embed("entity", [k for _, k in entity_items], [n for n, _ in entity_items])
+        fact_items = sorted(new_facts.items())
+        self._embed("fact", [k for k, _ in fact_items], [t for _, t in fact_items])
 
-        ``stated`` gives the documents' facts directly (one extraction per document,
-        not extracted, not cached); their facts take the document's own interval.
-        """
-        to_add: list[Document] = []
-        replaced: list[int] = []
-        for doc in docs:
-            existing = self.db.document_row(doc.id or "")
-            if existing is not None and existing[5] == doc.fingerprint:
-                report.documents_unchanged += 1
-                continue
-            if existing is not None:
-                replaced.append(existing[0])
-            to_add.append(doc)
-        old_extractions = self._extraction_keys(replaced)
-        for key in replaced:
-            self.remove_document(key, report)
-        if to_add:
-            if (self.extractor is None and stated is None) or self.embedder is None:
-                raise TypeError("ingesting needs an extractor and an embedder")
-            if stated is not None:
-                given = dict(zip((d.id for d in docs), stated))
-                extractions = self._without_suppressed([given[d.id] for d in to_add])
-            else:
-                extractions = self._without_suppressed(extract_with_cache(self.db, self.extractor, to_add))
-            self._add_documents(to_add, extractions, report, read_time=stated is None)
-        # A replacement is counted as such, not as a removal plus an addition.
-        report.documents_removed -= len(replaced)
-        report.documents_replaced += len(replaced)
-        report.documents_added += len(to_add) - len(replaced)
-        self.update_synonymy(report)
-        self._purge_unused_extractions(old_extractions, report)  # the old text must not linger
+    def remove_document(self, key: int) -> None:
+        """Remove one document and whatever only it supported (synonymy is updated later)."""
+        storage, report = self.storage, self.report
+        entities = storage.graph.entities_of(key)
+        facts = storage.graph.facts_of(key)
+        storage.graph.delete_sources_of_document(key)
+        storage.graph.delete_mentions_of_document(key)
+        orphan_facts = storage.graph.unsupported(facts)
+        self._delete_facts(orphan_facts)
+        self._remove_entities(storage.graph.unmentioned(entities))
+        storage.documents.delete(key)
+        storage.vectors.delete("document", [key])
+        self.pending["document"].remove([key])
+        report.documents_removed += 1
+        report.removed_documents.add(key)
+        report.weakened_facts.update(facts)
+        report.weakened_entities.update(entities)
+        report.touched_entities.update(entities)
 
-    def forget(self, keys: Sequence[int], report: WriteReport) -> None:
-        """Remove documents and whatever only they supported, then purge their cached extractions."""
-        extraction_keys = self._extraction_keys(keys)
-        for key in keys:
-            self.remove_document(key, report)
-        self.update_synonymy(report)
-        self._purge_unused_extractions(extraction_keys, report)
-
-    def forget_facts(self, keys: Sequence[int], report: WriteReport) -> set[int]:
+    def forget_facts(self, keys: Sequence[int]) -> set[int]:
         """Delete facts wherever they came from and keep them from coming back.
 
-        Returns the keys of the documents that yielded them (their text still states them).
+        Returns the keys of the documents that stated them (their text still does).
         """
-        db = self.db
-        facts = db.facts_by_key(keys)
-        names = db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
-        sources = {r[0] for r in db.select_in("SELECT document FROM fact_sources WHERE fact IN ({marks})", keys)}
-        for key, (subject, relation, obj) in facts.items():
-            db.suppress("fact", suppression_digest("fact", names[subject], relation, names[obj]))
-            report.touched_entities.update((subject, obj))
-        db.conn.executemany("DELETE FROM fact_sources WHERE fact = ?", [(k,) for k in facts])
-        db.conn.executemany("DELETE FROM facts WHERE key = ?", [(k,) for k in facts])
-        db.delete_vectors("fact", list(facts))
-        self.derived.vectors["fact"].remove(list(facts))
-        report.facts_removed += len(facts)
-        report.removed_facts.update(facts)
+        storage = self.storage
+        facts = storage.graph.facts_by_key(keys)
+        names = storage.graph.entity_names({e for s, _, o in facts.values() for e in (s, o)})
+        sources = storage.graph.source_documents(facts)
+        for subject, relation, obj in facts.values():
+            storage.meta.suppress("fact", suppression_digest("fact", names[subject], relation, names[obj]))
+            self.report.touched_entities.update((subject, obj))
+        self._delete_facts(sorted(facts))
         return sources
 
-    def forget_entity(self, key: int, report: WriteReport) -> set[int]:
+    def forget_entity(self, key: int) -> set[int]:
         """Delete an entity, every fact naming it, its mentions and synonymy edges.
 
         Returns the keys of the documents that mention it (they stay).
         """
-        db = self.db
-        name = db.entity_names([key])[key]
-        facts = [r[0] for r in db.query("SELECT key FROM facts WHERE subject = ? OR object = ?", (key, key))]
-        self.forget_facts(facts, report)
-        db.suppress("entity", suppression_digest("entity", name))
-        documents = {r[0] for r in db.query("SELECT document FROM mentions WHERE entity = ?", (key,))}
-        db.conn.execute("DELETE FROM mentions WHERE entity = ?", (key,))
-        self._remove_entities([key], report)
-        report.touched_documents.update(documents)
-        self.update_synonymy(report)
+        storage = self.storage
+        name = storage.graph.entity_names([key])[key]
+        self.forget_facts(storage.graph.facts_naming(key))
+        storage.meta.suppress("entity", suppression_digest("entity", name))
+        documents = set(storage.graph.documents_mentioning(key))
+        storage.graph.delete_mentions_of_entity(key)
+        self._remove_entities([key])
+        self.report.touched_documents.update(documents)
+        self.update_synonymy()
         return documents
 
-    def remove_document(self, key: int, report: WriteReport) -> None:
-        """Remove one document and whatever only it supported (no synonymy update yet)."""
-        db = self.db
-        entities = [r[0] for r in db.query("SELECT entity FROM mentions WHERE document = ?", (key,))]
-        facts = [r[0] for r in db.query("SELECT fact FROM fact_sources WHERE document = ?", (key,))]
-        db.conn.execute("DELETE FROM fact_sources WHERE document = ?", (key,))
-        db.conn.execute("DELETE FROM mentions WHERE document = ?", (key,))
-        orphan_facts = [f for f in facts if not db.query(
-            "SELECT 1 FROM fact_sources WHERE fact = ? LIMIT 1", (f,))]
-        db.conn.executemany("DELETE FROM facts WHERE key = ?", [(f,) for f in orphan_facts])
-        db.delete_vectors("fact", orphan_facts)
-        self.derived.vectors["fact"].remove(orphan_facts)
-        orphan_entities = [e for e in entities if not db.query(
-            "SELECT 1 FROM mentions WHERE entity = ? LIMIT 1", (e,))]
-        self._remove_entities(orphan_entities, report)
-        db.conn.execute("DELETE FROM documents WHERE key = ?", (key,))
-        db.delete_vectors("document", [key])
-        self.derived.vectors["document"].remove([key])
-        report.documents_removed += 1
-        report.facts_removed += len(orphan_facts)
-        report.weakened_facts.update(facts)
-        report.removed_facts.update(orphan_facts)
-        report.weakened_entities.update(entities)
-        report.touched_entities.update(entities)
-        report.removed_nodes.add(("passage", key))
+    # -- synonymy, extraction cache, suppression -----------------------------------------------
 
-    def update_synonymy(self, report: WriteReport) -> None:
+    def update_synonymy(self) -> None:
         """Recompute the synonym lists a change can have altered, and only those."""
-        config = self.graph_config
-        entity_index = self.derived.vectors["entity"]
+        config, report = self.graph_config, self.report
+        entities = self.pending["entity"]
         new = sorted(report.new_entities - report.removed_entities)
         sources = set(new) | report.stale_synonym_sources
         if new:
-            sources.update(entities_near(self.derived.vectors_of("entity", new), entity_index,
-                                         config.synonymy_threshold))
+            sources.update(entities_near(entities.vectors_of(new), entities, config.synonymy_threshold))
         sources -= report.removed_entities
         if not sources:
             return
         ordered = sorted(sources)
-        lists = neighbour_lists(
-            ordered, self.derived.vectors_of("entity", ordered), entity_index,
-            lambda keys: self.derived.vectors_of("entity", keys), self.db.entity_names,
-            config.synonymy_threshold, config.synonymy_top_k, config.synonymy_min_alnum,
-        )
-        report.touched_entities.update(r[0] for r in self.db.select_in(
-            "SELECT target FROM synonyms WHERE source IN ({marks})", ordered))
-        self.db.conn.executemany("DELETE FROM synonyms WHERE source = ?", [(s,) for s in ordered])
-        self.db.conn.executemany(
-            "INSERT INTO synonyms(source, target, score) VALUES (?, ?, ?)",
-            [(s, t, score) for s, targets in lists.items() for t, score in targets])
+        lists = neighbour_lists(ordered, entities.vectors_of(ordered), entities, entities.vectors_of,
+                                self.storage.graph.entity_names, config.synonymy_threshold,
+                                config.synonymy_top_k, config.synonymy_min_alnum)
+        report.touched_entities.update(self.storage.graph.synonym_targets(ordered))
+        self.storage.graph.replace_synonym_lists(lists)
         # A changed list changes edges at both ends: old and new targets are touched too.
         report.touched_entities.update(ordered)
         report.touched_entities.update(t for targets in lists.values() for t, _ in targets)
         report.synonym_lists_recomputed += len(ordered)
 
-    # -- internals ---------------------------------------------------------------------
-
-    def _extraction_keys(self, document_keys: Sequence[int]) -> set[str]:
-        return {r[0] for r in self.db.select_in(
-            "SELECT extraction_key FROM documents WHERE key IN ({marks})", document_keys)}
-
-    def _purge_unused_extractions(self, extraction_keys: set[str], report: WriteReport) -> None:
+    def purge_unused_extractions(self, extraction_keys: set[str]) -> None:
         """Delete cached extractions that no remaining document has (for every extractor)."""
-        still_used = {r[0] for r in self.db.select_in(
-            "SELECT extraction_key FROM documents WHERE extraction_key IN ({marks})", extraction_keys)}
-        before = self.db.conn.total_changes
-        self.db.conn.executemany("DELETE FROM extraction_cache WHERE extraction_key = ?",
-                                 [(k,) for k in sorted(extraction_keys - still_used)])
-        report.extraction_cache_purged += self.db.conn.total_changes - before
+        unused = extraction_keys - self.storage.documents.extraction_keys_in_use(extraction_keys)
+        self.report.extraction_cache_purged += self.storage.documents.purge_extractions(unused)
 
-    def _without_suppressed(self, extractions: Sequence[Extraction]) -> list[Extraction]:
-        """Drop forgotten entities (and facts naming them) and forgotten facts."""
-        entities, facts = self.db.suppressed("entity"), self.db.suppressed("fact")
+    def without_suppressed(self, prepared: Sequence[PreparedDocument]) -> list[PreparedDocument]:
+        """Drop forgotten entities (and the facts naming them) and forgotten facts."""
+        entities, facts = self.storage.meta.suppressed("entity"), self.storage.meta.suppressed("fact")
         if not entities and not facts:
-            return list(extractions)
+            return list(prepared)
         kept = []
-        for extraction in extractions:
-            names = [n for n in extraction.entities if suppression_digest("entity", n) not in entities]
+        for item in prepared:
+            names = [n for n in item.extraction.entities if suppression_digest("entity", n) not in entities]
             allowed = set(names)
-            triples = [t for t in extraction.triples
-                       if t[0] in allowed and t[2] in allowed and suppression_digest("fact", *t) not in facts]
-            kept.append(Extraction(entities=tuple(names), triples=tuple(triples)))
+            pairs = [(t, i) for t, i in zip(item.extraction.triples, item.intervals)
+                     if t[0] in allowed and t[2] in allowed and suppression_digest("fact", *t) not in facts]
+            kept.append(PreparedDocument(item.doc, Extraction(tuple(names), tuple(t for t, _ in pairs)),
+                                         tuple(i for _, i in pairs)))
         return kept
 
-    def _remove_entities(self, keys: list[int], report: WriteReport) -> None:
+    # -- internals ------------------------------------------------------------------------------
+
+    def _delete_facts(self, keys: Sequence[int]) -> None:
         if not keys:
             return
+        storage = self.storage
+        self.report.removed_fact_leaves.update(storage.bank.leaves_of(keys).values())
+        storage.graph.delete_facts(keys)
+        storage.vectors.delete("fact", keys)
+        self.pending["fact"].remove(keys)
+        self.report.facts_removed += len(keys)
+        self.report.removed_facts.update(keys)
+
+    def _remove_entities(self, keys: list[int]) -> None:
+        if not keys:
+            return
+        storage, report = self.storage, self.report
         # Lists that held a removed entity must be recomputed; the targets of the
         # removed entities' own lists lose an edge and need a graph refresh.
-        report.stale_synonym_sources.update(r[0] for r in self.db.select_in(
-            "SELECT source FROM synonyms WHERE target IN ({marks})", keys))
-        report.touched_entities.update(r[0] for r in self.db.select_in(
-            "SELECT target FROM synonyms WHERE source IN ({marks})", keys))
+        report.stale_synonym_sources.update(storage.graph.synonym_sources(keys))
+        report.touched_entities.update(storage.graph.synonym_targets(keys))
         report.removed_entities.update(keys)
-        self.db.conn.executemany("DELETE FROM synonyms WHERE source = ? OR target = ?",
-                                 [(k, k) for k in keys])
-        self.db.conn.executemany("DELETE FROM entities WHERE key = ?", [(k,) for k in keys])
-        self.db.delete_vectors("entity", keys)
-        self.derived.vectors["entity"].remove(keys)
+        storage.graph.delete_entities(keys)
+        storage.vectors.delete("entity", keys)
+        self.pending["entity"].remove(keys)
         report.entities_removed += len(keys)
-        report.removed_nodes.update(("entity", k) for k in keys)
-
-    def _add_documents(self, docs: Sequence[Document], extractions: Sequence[Extraction],
-                       report: WriteReport, read_time: bool = True) -> None:
-        db = self.db
-        now = utc_now()
-        doc_keys: list[int] = []
-        new_entities: dict[str, int] = {}
-        new_facts: dict[int, str] = {}
-        for doc, extraction in zip(docs, extractions):
-            interval = doc.interval
-            cursor = db.conn.execute(
-                "INSERT INTO documents(id, title, text, metadata, fingerprint, extraction_key, source, "
-                "valid_from, valid_to, recorded_at, text_valid_from, text_valid_to) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc.id, doc.title, doc.text, json.dumps(doc.metadata, sort_keys=True),
-                 doc.fingerprint, doc.extraction_key, doc.source, *interval.to_strings(), now,
-                 *text_interval(doc.text).to_strings()))
-            doc_key = int(cursor.lastrowid)
-            doc_keys.append(doc_key)
-            entity_keys = self._entity_keys(extraction.entities, new_entities)
-            db.conn.executemany("INSERT OR IGNORE INTO mentions(entity, document) VALUES (?, ?)",
-                                [(k, doc_key) for k in entity_keys.values()])
-            report.touched_entities.update(entity_keys.values())
-            intervals = (fact_intervals(doc.passage, extraction.triples, interval, doc.reference_date)
-                         if read_time else [interval] * len(extraction.triples))
-            for (subject, relation, obj), fact_interval in zip(extraction.triples, intervals):
-                valid = fact_interval.to_strings()
-                fact_key = self._fact_key(entity_keys[subject], relation, entity_keys[obj], valid)
-                if fact_key is None:
-                    cursor = db.conn.execute(
-                        "INSERT INTO facts(subject, relation, object, valid_from, valid_to) "
-                        "VALUES (?, ?, ?, ?, ?)", (entity_keys[subject], relation, entity_keys[obj], *valid))
-                    fact_key = int(cursor.lastrowid)
-                    new_facts[fact_key] = f"{subject} {relation} {obj}"
-                db.conn.execute("INSERT OR IGNORE INTO fact_sources(fact, document) VALUES (?, ?)",
-                                (fact_key, doc_key))
-        report.touched_documents.update(doc_keys)
-        report.new_entities.update(new_entities.values())
-        report.entities_added += len(new_entities)
-        report.facts_added += len(new_facts)
-        self._embed("document", doc_keys, [doc.passage for doc in docs], "passage")
-        entity_items = sorted(new_entities.items(), key=lambda item: item[1])
-        self._embed("entity", [k for _, k in entity_items], [n for n, _ in entity_items], "entity")
-        fact_items = sorted(new_facts.items())
-        self._embed("fact", [k for k, _ in fact_items], [t for _, t in fact_items], "fact")
 
     def _entity_keys(self, names: Sequence[str], new_entities: dict[str, int]) -> dict[str, int]:
+        known = self.storage.graph.entity_keys(names)
         keys: dict[str, int] = {}
         for name in names:
-            row = self.db.conn.execute("SELECT key FROM entities WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                cursor = self.db.conn.execute("INSERT INTO entities(name) VALUES (?)", (name,))
-                new_entities[name] = int(cursor.lastrowid)
-                keys[name] = new_entities[name]
+            if name in known:
+                keys[name] = known[name]
             else:
-                keys[name] = int(row[0])
+                new_entities[name] = keys[name] = self.storage.graph.insert_entity(name)
         return keys
 
-    def _fact_key(self, subject: int, relation: str, obj: int,
-                  valid: tuple[str | None, str | None]) -> int | None:
-        row = self.db.conn.execute(
-            "SELECT key FROM facts WHERE subject = ? AND relation = ? AND object = ? "
-            "AND coalesce(valid_from, '') = ? AND coalesce(valid_to, '') = ?",
-            (subject, relation, obj, valid[0] or "", valid[1] or "")).fetchone()
-        return int(row[0]) if row else None
-
-    def _embed(self, kind: str, keys: list[int], texts: list[str], text_kind: str) -> None:
+    def _embed(self, kind: str, keys: list[int], texts: list[str]) -> None:
         if not keys:
             return
-        vectors = self.embedder.encode(texts, text_kind)  # type: ignore[arg-type]
-        self.db.put_vectors(kind, keys, vectors)
-        self.derived.vectors[kind].add(keys, vectors)
+        vectors = self.encode(kind, texts)
+        self.storage.vectors.put(kind, keys, vectors)
+        self.pending[kind].add(keys, vectors)

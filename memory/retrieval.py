@@ -1,50 +1,51 @@
-"""Query-time retrieval: dense, BM25, HippoRAG 2 (fact linking) and HippoRAG 1 (entity linking)."""
+"""Query-time retrieval: dense, BM25, HippoRAG 2 (fact linking) and HippoRAG 1 (entity linking).
+
+Every query runs in one :class:`~memory.core.ReadView`: the storage in a read
+transaction and the derived state (faiss, graph, BM25) at the same generation, so
+what it returns is one committed state and a forgotten passage is never returned
+after its forget returned. A query's *scope* (an ``as_of`` time slice and a
+``where`` metadata filter) decides which passages and facts it may see, in every
+mode, before anything is ranked.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
+from graphs.retrieve import Seed, entity_seeds, fact_seeds, merge_seeds, passage_seeds, rank_passages
 from graphs.temporal import slice_matrix
-from graphs.retrieve import (
-    Seed,
-    entity_seeds,
-    fact_seeds,
-    merge_seeds,
-    passage_seeds,
-    rank_passages,
-    strongest_paths,
-)
 
 from .config import RetrievalConfig
-from .db import Database
-from .derived import DerivedState
-from .embed import Embedder
-from .errors import InvalidQueryError
-from .explain import Explanation, Hit, PathInfo, SeedInfo
-from .rerank import CrossEncoder
-from .temporal import TimeSlice
+from .errors import InvalidQueryError, StaleResultError
+from .explain import Explanation, Hit, explain_graph_hit
+from .temporal import TimeSlice, query_period, time_slice
 from .timeexpr import Interval, mentioned_periods
 
-__all__ = ["Retriever", "MODES", "QueryTrace", "edge_weights", "fuse_rankings", "prefer_period"]
+if TYPE_CHECKING:
+    from .core import ReadView, StoreCore
+
+__all__ = ["retrieve", "MODES", "QueryTrace", "Scope", "edge_weights", "fuse_rankings", "prefer_period",
+           "parse_where", "last_trace"]
 
 logger = logging.getLogger(__name__)
 
 MODES = ("hipporag", "hipporag1", "dense", "bm25", "hybrid")
-_SEEDS_SHOWN = 8
+_TRACES = threading.local()
 
 
 @dataclass
 class QueryTrace:
-    """What the last query did: seconds per stage, the PPR seeds, the linked facts and the
-    PPR mass of the strongest entity nodes.
+    """What a query did: seconds per stage, the PPR seeds, the linked facts and the walk.
 
     ``facts`` holds the (subject, relation, object) names of the facts linked to the
     query (after the recognition filter), for fact-level scoring in ``eval``.
@@ -58,13 +59,13 @@ class QueryTrace:
     seeds: list[Seed] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)
     as_of: date | None = None
+    generation: int = 0
     #: The walked matrix and its PPR scores (graph modes), read by :attr:`node_scores`.
     walk: tuple[GraphMatrix, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def node_scores(self) -> dict[Node, float]:
-        """PPR mass of the 50 strongest entity nodes (graph modes; computed when asked,
-        so queries that do not look at it do not pay for it)."""
+        """PPR mass of the 50 strongest entity nodes (graph modes; computed when asked)."""
         if self.walk is None:
             return {}
         matrix, scores = self.walk
@@ -72,6 +73,98 @@ class QueryTrace:
         strongest = rows[np.lexsort((rows, -scores[rows]))][:50]
         return {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
 
+
+def last_trace() -> QueryTrace | None:
+    """The trace of the calling thread's last query."""
+    return getattr(_TRACES, "trace", None)
+
+
+# -- the scope of a query ------------------------------------------------------------------------------
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def parse_where(where: Any) -> dict[str, tuple[Any, ...]]:
+    """Validate a metadata filter: ``{field: value}`` or ``{field: {"in": [values]}}``.
+
+    Returns field -> accepted values. Documents match when, for every field, their
+    metadata holds one of the accepted values (a list-valued field matches when any
+    element is accepted).
+
+    >>> parse_where({"source": "email", "year": {"in": [2019, 2020]}})
+    {'source': ('email',), 'year': (2019, 2020)}
+    """
+    if not isinstance(where, Mapping) or not where:
+        raise InvalidQueryError("where must be a non-empty dict of metadata field -> value or {'in': [values]}")
+    parsed = {}
+    for name, condition in where.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidQueryError("where: field names must be non-empty strings")
+        if isinstance(condition, Mapping):
+            if set(condition) != {"in"} or not isinstance(condition["in"], (list, tuple)):
+                raise InvalidQueryError(f"where[{name!r}]: use a value or {{'in': [values]}}")
+            values = tuple(condition["in"])
+        else:
+            values = (condition,)
+        if not all(isinstance(v, _SCALARS) for v in values):
+            raise InvalidQueryError(f"where[{name!r}]: values must be strings, numbers, booleans or null")
+        parsed[name] = values
+    return parsed
+
+
+def _matches(metadata: Mapping[str, Any], conditions: Mapping[str, tuple[Any, ...]]) -> bool:
+    for name, accepted in conditions.items():
+        if name not in metadata:
+            if None in accepted:
+                continue
+            return False
+        value = metadata[name]
+        values = value if isinstance(value, list) else [value]
+        if not any(_same(v, a) for v in values for a in accepted):
+            return False
+    return True
+
+
+def _same(value: Any, accepted: Any) -> bool:
+    # 1 == True in Python; metadata filters keep booleans and numbers apart
+    return type(value) is type(accepted) and value == accepted or (
+        isinstance(value, (int, float)) and isinstance(accepted, (int, float))
+        and not isinstance(value, bool) and not isinstance(accepted, bool) and value == accepted)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a query may see: passages hidden from it, the facts it may link, fact weight off the walk."""
+
+    excluded_documents: frozenset[int] = frozenset()
+    holding_facts: frozenset[int] | None = None
+    removed_fact_weight: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    period: Interval | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether anything is hidden."""
+        return bool(self.excluded_documents or self.holding_facts is not None or self.removed_fact_weight)
+
+
+def _scope(view: "ReadView", period: Interval | None, where: Mapping[str, tuple[Any, ...]] | None) -> Scope:
+    core = view.core
+    excluded: set[int] = set()
+    holding: frozenset[int] | None = None
+    removed: Mapping[tuple[int, int], float] = {}
+    if period is not None:
+        sliced: TimeSlice = core.memo(("slice", period), view,
+                                      lambda: time_slice(view.storage, period, core.config.temporal))
+        excluded |= sliced.excluded_documents
+        holding, removed = sliced.holding_facts, sliced.removed_fact_weight
+    if where:
+        metadata = core.memo("metadata", view, lambda: {k: json.loads(m) for k, m in
+                                                        view.storage.documents.all_metadata()})
+        excluded |= {key for key, data in metadata.items() if not _matches(data, where)}
+    return Scope(frozenset(excluded), holding, removed, period)
+
+
+# -- rankings and fusion -------------------------------------------------------------------------------
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
     scores = scores.astype(np.float64)
@@ -91,10 +184,6 @@ def edge_weights(config: RetrievalConfig) -> dict[str, float]:
 
 def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int, top_k: int) -> list[Hit]:
     """Hybrid ranking: the best ``dense_lead`` dense hits, then the graph ranking.
-
-    The passages most similar to the question open the list (dense retrieval
-    is good at the first hop); the graph walk's ranking fills the rest (it finds
-    the later hops). A passage appears once.
 
     >>> from memory.explain import Explanation
     >>> def hits(ids, mode):
@@ -122,9 +211,6 @@ def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int,
 def prefer_period(hits: list[Hit], period: Interval) -> list[Hit]:
     """The hits whose text mentions a time in ``period`` first, each group in its order.
 
-    A passage that talks about the asked time is more likely to say what held then
-    than one about other years that merely matches the question's words.
-
     >>> from memory.explain import Explanation
     >>> from memory.timeexpr import parse_period
     >>> hits = [Hit(i, 1.0, "", text, r, "dense", lambda: Explanation("dense", "")) for r, (i, text)
@@ -139,8 +225,8 @@ def prefer_period(hits: list[Hit], period: Interval) -> list[Hit]:
         hit = hits[i]
         if mentions[i]:
             note = f"mentions the asked period (was rank {hit.rank}); "
-            explain = (lambda hit=hit, note=note: dataclasses.replace(
-                hit.explain(), summary=note + hit.explain().summary))
+            explain = (lambda hit=hit, note=note: dataclasses.replace(hit.explain(),
+                                                                      summary=note + hit.explain().summary))
             hit = dataclasses.replace(hit, rank=rank, _explain=explain)
         else:
             hit = dataclasses.replace(hit, rank=rank)
@@ -148,101 +234,106 @@ def prefer_period(hits: list[Hit], period: Interval) -> list[Hit]:
     return ranked
 
 
-class Retriever:
-    """Runs the retrieval modes over a store's database and derived state."""
+def retrieve(core: "StoreCore", query: Any, top_k: int = 5, mode: str = "hipporag",
+             config: RetrievalConfig | None = None, as_of: Any = None, where: Any = None,
+             explain: bool = False) -> list[Hit]:
+    """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidQueryError("query must be a non-empty string")
+    if mode not in MODES:
+        raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise InvalidQueryError("top_k must be a positive integer")
+    if config is not None and not isinstance(config, RetrievalConfig):
+        raise InvalidQueryError("config must be a RetrievalConfig")
+    conditions = parse_where(where) if where is not None else None
+    config = config or core.config.retrieval
+    period = query_period(core.config.temporal, query, as_of)
+    # a time the question names is part of what it asks about; an explicit as_of only says when to look
+    depth = core.config.temporal.period_rerank_depth if as_of is None and period is not None else 0
+    with core.view() as view:
+        retriever = _Retriever(view, core, _scope(view, period, conditions))
+        retriever.trace.as_of = period.start if period else None
+        if depth > 0 and period is not None:
+            hits = prefer_period(retriever.ranked(query, max(top_k, depth), mode, config), period)[:top_k]
+        else:
+            hits = retriever.ranked(query, top_k, mode, config)
+        if explain:
+            hits = [_with_explanation(hit) for hit in hits]
+    _TRACES.trace = retriever.trace
+    return hits
 
-    def __init__(self, db: Database, derived: DerivedState, embedder: Callable[[], Embedder],
-                 query_phrases: Callable[[str, bool], list[str]],
-                 cross_encoder: Callable[[], CrossEncoder],
-                 bank_links: Callable[[str, int], list[tuple[int, float, str]]] | None = None) -> None:
-        self.db = db
-        self._bank_links = bank_links
-        self.derived = derived
-        self._embedder = embedder
-        self._query_phrases = query_phrases
-        self._cross_encoder = cross_encoder
-        self.trace = QueryTrace()
-        self.slice: TimeSlice | None = None
 
-    def retrieve(self, query: str, top_k: int, mode: str, config: RetrievalConfig,
-                 time_slice: TimeSlice | None = None, period_depth: int = 0) -> list[Hit]:
-        """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`.
+def _with_explanation(hit: Hit) -> Hit:
+    explanation = hit.explain()
+    return dataclasses.replace(hit, _explain=lambda: explanation)
 
-        With a ``time_slice``, only the passages and facts that hold in its period are
-        seen: by the dense and lexical rankings, the fact linking and the walk; and
-        among the best ``period_depth`` passages, those whose text mentions a time in
-        the period come first (:func:`prefer_period`).
-        """
-        self.slice = time_slice
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidQueryError("query must be a non-empty string")
-        if mode not in MODES:
-            raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise InvalidQueryError("top_k must be a positive integer")
-        self.trace = QueryTrace(mode)
-        if time_slice is None or period_depth <= 0:
-            return self._ranked(query, top_k, mode, config)
-        pool = self._ranked(query, max(top_k, period_depth), mode, config)
-        return prefer_period(pool, time_slice.period)[:top_k]
 
-    def _ranked(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
+class _Retriever:
+    """Runs the retrieval modes in one read view."""
+
+    def __init__(self, view: "ReadView", core: "StoreCore", scope: Scope) -> None:
+        self.view = view
+        self.core = core
+        self.scope = scope
+        self.trace = QueryTrace(generation=view.generation)
+        self._explaining = False
+
+    @property
+    def derived(self) -> Any:
+        return self.view.derived
+
+    def ranked(self, query: str, top_k: int, mode: str, config: RetrievalConfig) -> list[Hit]:
+        self.trace.mode = mode
         if len(self.derived.vectors["document"]) == 0:
             return []
         if mode == "bm25":
             return self._bm25(query, top_k)
         started = time.perf_counter()
-        query_vector = self._embedder().encode([query], "query")
+        query_vector = self.core.models.embedder.encode([query], "query")
         self.trace.embedding = time.perf_counter() - started
         if mode == "dense":
             return self._dense(query_vector, top_k)
         if mode == "hybrid":
             graph_hits = self._graph(query, query_vector, top_k, "hipporag", config)
-            return fuse_rankings(graph_hits, self._dense(query_vector, top_k), config.hybrid_dense_lead,
-                                 top_k)
+            return fuse_rankings(graph_hits, self._dense(query_vector, top_k), config.hybrid_dense_lead, top_k)
         return self._graph(query, query_vector, top_k, mode, config)
 
-    # -- lexical and dense ---------------------------------------------------------------
+    # -- lexical and dense ----------------------------------------------------------------------
 
     def _bm25(self, query: str, top_k: int) -> list[Hit]:
         import bm25s
 
-        retriever, keys = self.derived.bm25()
+        retriever, keys = self.derived.bm25(self.view.storage)
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
-        if not tokens.vocab:
+        if not tokens.vocab or not keys:
             return []
-        k = min(top_k + len(self._excluded), len(keys))
+        excluded = self.scope.excluded_documents
+        k = min(top_k + len(excluded), len(keys))
         results, scores = retriever.retrieve(tokens, k=k, show_progress=False)
         ranked = [(keys[int(i)], float(s)) for i, s in zip(results[0], scores[0])
-                  if s > 0 and keys[int(i)] not in self._excluded][:top_k]
+                  if s > 0 and keys[int(i)] not in excluded][:top_k]
         return self._hits(ranked, "bm25", lambda key, score: Explanation(
             "bm25", f"BM25 score {score:.3f} over title and text"))
 
-    @property
-    def _excluded(self) -> frozenset[int]:
-        """Passages hidden by the time slice."""
-        return self.slice.excluded_documents if self.slice else frozenset()
-
     def _dense_scores(self, query_vector: np.ndarray) -> dict[int, float]:
         ids, scores = self.derived.vectors["document"].all_scores(query_vector)
-        excluded = self._excluded
+        excluded = self.scope.excluded_documents
         return {key: score for key, score in zip(ids.tolist(), scores.astype(np.float64).tolist())
                 if key not in excluded}
 
     def _dense(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         started = time.perf_counter()
-        excluded = self._excluded
+        excluded = self.scope.excluded_documents
         scores, ids = self.derived.vectors["document"].search(query_vector, top_k + len(excluded))
-        ranked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0])
-                  if i >= 0 and int(i) not in excluded][:top_k]
+        ranked = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0 and int(i) not in excluded][:top_k]
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, "dense", lambda key, score: Explanation(
             "dense", f"cosine similarity {score:.3f} between query and passage embeddings"))
 
-    # -- graph modes -----------------------------------------------------------------------
+    # -- graph modes ----------------------------------------------------------------------------
 
-    def _link(self, query: str, query_vector: np.ndarray, mode: str,
-              config: RetrievalConfig) -> list[Seed]:
+    def _link(self, query: str, query_vector: np.ndarray, mode: str, config: RetrievalConfig) -> list[Seed]:
         """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes)."""
         if mode == "hipporag1":
             seeds = self._link_phrases(query, config, 1.0, whole_query_fallback=True)
@@ -250,11 +341,12 @@ class Retriever:
             seeds = self._link_facts(query, query_vector, config)
             if config.entity_link_weight > 0:
                 seeds += self._link_phrases(query, config, config.entity_link_weight)
-        if config.bank_seeds > 0 and self._bank_links is not None:
-            links = self._bank_links(query, config.bank_seeds)
+        if config.bank_seeds > 0 and self.view.storage.meta.get("bank_config") is not None:
+            from .bank.recall import entity_links
+
+            links = entity_links(self.view, query, config.bank_seeds)
             named = {("entity", key): (name, score) for key, score, name in links}
-            seeds += [dataclasses.replace(seed, reason="memory bank predicts {!r} ({:.3f})".format(
-                          *named[seed.node]))
+            seeds += [dataclasses.replace(seed, reason="memory bank predicts {!r} ({:.3f})".format(*named[seed.node]))
                       for seed in entity_seeds(links, self.derived.graph, config.node_specificity,
                                                config.bank_seed_weight)]
         return merge_seeds(seeds)
@@ -263,52 +355,49 @@ class Retriever:
         # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k
         # (after the cross-encoder's recognition filter when configured).
         ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
-        if self.slice is not None:
-            holding = np.fromiter((int(i) in self.slice.holding_facts for i in ids), bool, len(ids))
-            ids, scores = ids[holding], scores[holding]
+        holding = self.scope.holding_facts
+        if holding is not None:
+            keep = np.fromiter((int(i) in holding for i in ids), bool, len(ids))
+            ids, scores = ids[keep], scores[keep]
         if len(ids) == 0:
             return []
         normalised = _min_max(scores)
         filtered = config.fact_filter == "cross-encoder"
         depth = config.fact_candidates if filtered else config.fact_top_k
-        top = np.argsort(-normalised, kind="stable")[:depth]
+        top = np.lexsort((ids, -normalised))[:depth]
         linked = [(int(ids[i]), float(normalised[i])) for i in top]
-        facts = self.db.facts_by_key(k for k, _ in linked)
-        names = self.db.entity_names({e for s, _, o in facts.values() for e in (s, o)})
+        storage = self.view.storage
+        facts = storage.graph.facts_by_key(k for k, _ in linked)
+        names = storage.graph.entity_names({e for s, _, o in facts.values() for e in (s, o)})
         if filtered:
             linked = self._recognise(query, linked, facts, names, config)
-        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]])
-                            for k, _ in linked if k in facts]
-        return fact_seeds(
-            [(facts[k][0], facts[k][2], score,
-              f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
-             for k, score in linked if k in facts],
-            self.derived.graph, config.node_specificity)
+        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]]) for k, _ in linked if k in facts]
+        return fact_seeds([(facts[k][0], facts[k][2], score,
+                            f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
+                           for k, score in linked if k in facts], self.derived.graph, config.node_specificity)
 
     def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:
         # HippoRAG 1: each named entity (or noun phrase) of the query -> its nearest entity.
-        phrases = self._query_phrases(query, config.query_phrases == "named")
+        phrases = self.core.models.query_phrases(query, config.query_phrases == "named")
         if not phrases:
             if not whole_query_fallback:
                 return []
             phrases = [query]
-        phrase_vectors = self._embedder().encode(phrases, "entity")
+        phrase_vectors = self.core.models.embedder.encode(phrases, "entity")
         scores, ids = self.derived.vectors["entity"].search(phrase_vectors, 1)
         links = [(int(ids[i][0]), float(scores[i][0]), phrase)
                  for i, phrase in enumerate(phrases) if ids.shape[1] and ids[i][0] >= 0]
         return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
 
-    def _recognise(self, query: str, linked: list[tuple[int, float]],
-                   facts: dict[int, tuple[int, str, int]], names: dict[int, str],
-                   config: RetrievalConfig) -> list[tuple[int, float]]:
+    def _recognise(self, query: str, linked: list[tuple[int, float]], facts: dict[int, tuple[int, str, int]],
+                   names: dict[int, str], config: RetrievalConfig) -> list[tuple[int, float]]:
         """Keep the linked facts the cross-encoder judges relevant (recognition memory)."""
         linked = [(key, score) for key, score in linked if key in facts]
         texts = [f"{names[facts[k][0]]} {facts[k][1]} {names[facts[k][2]]}" for k, _ in linked]
-        logits = self._cross_encoder().score(query, texts) if texts else np.zeros(0)
+        logits = self.core.models.cross_encoder.score(query, texts) if texts else np.zeros(0)
         order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
-        return [linked[i] for i in order[: config.fact_top_k]
-                if logits[i] >= config.fact_filter_threshold]
+        return [linked[i] for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
                config: RetrievalConfig) -> list[Hit]:
@@ -330,75 +419,53 @@ class Retriever:
         started = time.perf_counter()
         self.trace.walk = (matrix, scores)
         rows = matrix.rows_of_kind("passage")
+        excluded = self.scope.excluded_documents
+        if excluded:
+            rows = rows[np.fromiter((matrix.nodes[r][1] not in excluded for r in rows), bool, len(rows))]
         order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
         ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
         self.trace.ranking = time.perf_counter() - started
-        return self._hits(ranked, mode, lambda key, score: self._explain_graph(
-            mode, key, score, seeds, matrix))
+        return self._hits(ranked, mode, lambda key, score: explain_graph_hit(
+            self.view, mode, key, score, seeds, matrix), graph=(mode, seeds, matrix))
 
     def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
-        """The as-of slice of the walked matrix, or None without a time slice."""
-        if self.slice is None:
+        """The scope's slice of the walked matrix, or None when nothing is hidden."""
+        scope = self.scope
+        if not scope.removed_fact_weight and not scope.excluded_documents:
             return None
-        time_slice = self.slice
         removed = {(("entity", s), ("entity", o)): support * fact_weight
-                   for (s, o), support in time_slice.removed_fact_weight.items()}
-        excluded = {("passage", key) for key in time_slice.excluded_documents}
+                   for (s, o), support in scope.removed_fact_weight.items()}
+        excluded = {("passage", key) for key in scope.excluded_documents}
         return lambda matrix: slice_matrix(matrix, removed, excluded)
 
-    def _explain_graph(self, mode: str, key: int, score: float, seeds: list[Seed],
-                       matrix: GraphMatrix) -> Explanation:
-        ordered = sorted(seeds, key=lambda s: (s.node[0] != "entity", -s.weight))
-        entity_keys = {s.node[1] for s in seeds if s.node[0] == "entity"}
-        paths = strongest_paths(matrix, seeds, ("passage", key))
-        for nodes, _ in paths:
-            entity_keys.update(n[1] for n in nodes if n[0] == "entity")
-        names = self.db.entity_names(entity_keys)
-        docs = self.db.documents_by_key({n[1] for nodes, _ in paths for n in nodes
-                                         if n[0] == "passage"} | {s.node[1] for s in ordered[:_SEEDS_SHOWN]
-                                                                  if s.node[0] == "passage"})
-
-        def name(node: Node) -> str:
-            if node[0] == "entity":
-                return names.get(node[1], f"entity {node[1]}")
-            doc = docs.get(node[1])
-            return repr(doc[1] or doc[0]) if doc else f"#{node[1]}"
-
-        def label(node: Node) -> str:
-            return name(node) if node[0] == "entity" else f"passage {name(node)}"
-
-        seed_infos = [SeedInfo(s.node[0], name(s.node), s.weight, s.reason)
-                      for s in ordered[:_SEEDS_SHOWN]]
-        path_infos = [PathInfo([label(n) for n in nodes],
-                               [self._edge_label(a, b) for a, b in zip(nodes, nodes[1:])],
-                               strength) for nodes, strength in paths]
-        return Explanation(mode, f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes",
-                           seed_infos, path_infos)
-
-    def _edge_label(self, a: Node, b: Node) -> str:
-        kinds = self.derived.graph.edge_kinds(a, b)
-        if "fact" in kinds and a[0] == b[0] == "entity":
-            facts = self.db.facts_between(a[1], b[1])
-            if facts:
-                subject, relation, obj, support = facts[0]
-                arrow = relation if subject == a[1] else f"{relation} (reversed)"
-                more = f" +{len(facts) - 1} more" if len(facts) > 1 else ""
-                return f"{arrow}; support {support}{more}"
-        if "synonym" in kinds:
-            score = self.db.synonym_score(a[1], b[1])
-            return "synonym" if score is None else f"synonym, cosine {score:.3f}"
-        if "topic" in kinds:
-            return "title of" if b[0] == "passage" else "titled"
-        if "mention" in kinds:
-            return "mentioned in" if b[0] == "passage" else "mentions"
-        return "/".join(sorted(kinds))
-
-    def _hits(self, ranked: list[tuple[int, float]], mode: str,
-              explain: Callable[[int, float], Explanation]) -> list[Hit]:
-        docs = self.db.documents_by_key(k for k, _ in ranked)
+    def _hits(self, ranked: list[tuple[int, float]], mode: str, explain: Callable[[int, float], Explanation],
+              graph: tuple[str, list[Seed], GraphMatrix] | None = None) -> list[Hit]:
+        docs = self.view.storage.documents.by_key(k for k, _ in ranked)
+        view, core, generation = self.view, self.core, self.view.generation
         hits = []
         for rank, (key, score) in enumerate(ranked, start=1):
             doc_id, title, text, _ = docs[key]
+
+            def later(key: int = key, score: float = score, doc_id: str = doc_id) -> Explanation:
+                return _explain_later(core, generation, doc_id, key, score, explain, graph, view)
+
             hits.append(Hit(doc_id=doc_id, score=score, title=title, text=text, rank=rank, mode=mode,
-                            _explain=lambda key=key, score=score: explain(key, score)))
+                            _explain=later, generation=generation))
         return hits
+
+
+def _explain_later(core: "StoreCore", generation: int, doc_id: str, key: int, score: float,
+                   explain: Callable[[int, float], Explanation], graph: tuple[str, list[Seed], GraphMatrix] | None,
+                   original: "ReadView") -> Explanation:
+    """An explanation computed when asked: in the hit's own view while it is open, else in a
+    new one, refused if anything was removed since the hit was retrieved."""
+    if graph is None:
+        return explain(key, score)
+    mode, seeds, matrix = graph
+    if core.storage.engine.in_transaction and original.storage.meta.generation == generation:
+        return explain(key, score)
+    with core.view() as view:
+        if view.generation != generation and view.storage.meta.removed_since(generation):
+            raise StaleResultError(f"the store changed since {doc_id!r} was retrieved (something was forgotten); "
+                                   "retrieve again, or retrieve with explain=True")
+        return explain_graph_hit(view, mode, key, score, seeds, matrix)

@@ -1,4 +1,5 @@
-"""Time in the store: document and fact validity, timelines, and what holds at a date.
+"""Time in the store: validity of facts and documents, timelines, what holds when, and the
+time-aware verbs (``update``, ``facts``, ``history``) and ``as_of`` slices.
 
 Stored intervals are what the sources say (a document's ``valid_from`` /
 ``valid_to`` / ``date`` fields; a fact's sentence, see :mod:`memory.timeexpr`).
@@ -11,26 +12,36 @@ order, or forgetting a document, never leaves a stale closed interval behind:
 - a document holds at ``t`` when its own interval contains ``t`` and (with
   ``title_timelines``) no later-dated document with the same title started by ``t``.
 
-A relation is functional when configured, when :meth:`MemoryStore.update` was used on
-it, or when learned from the data (:func:`learned_functional_relations`).
+A relation is functional when configured, when ``update`` was used on it, or when
+learned from the data (:func:`learned_functional_relations`). Store time: a
+fact's ``recorded_at`` is when the store first learned it, ``retracted_at`` when it
+learned that the fact had ended (the recording of the value that replaced it).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
-from typing import Iterable, Mapping
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .db import Database
-from .extract.base import normalize_phrase
-from .timeexpr import Interval, sentence_interval
+from .documents import Document, content_hash
+from .errors import InvalidQueryError, UnknownEntityError
+from .extract.base import Extraction, normalize_phrase, normalize_relation
+from .storage import Storage
+from .timeexpr import Interval, InvalidDateError, parse_date, period_in_query, sentence_interval
 
-__all__ = ["fact_intervals",
-           "FactVersion", "fact_versions", "holding_facts", "holding_documents_excluded",
-           "learned_functional_relations", "effective_end", "TimeSlice", "time_slice",
-           "functional_relations"]
+if TYPE_CHECKING:
+    from .config import TemporalConfig
+    from .core import ReadView, StoreCore
+
+__all__ = ["fact_intervals", "FactVersion", "fact_versions", "holding_facts", "learned_functional_relations",
+           "effective_end", "TimeSlice", "time_slice", "functional_relations", "FactRecord", "facts_at", "timeline",
+           "as_date", "UpdateReport", "update", "facts", "history", "query_period"]
+
+logger = logging.getLogger(__name__)
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 
@@ -58,9 +69,11 @@ def fact_intervals(text: str, triples: Iterable[tuple[str, str, str]], default: 
     return out
 
 
+# -- what holds when --------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class FactVersion:
-    """One stored value of a (subject, relation): its object, own interval and support."""
+    """One stored value of a (subject, relation): its object, own interval and first-recorded time."""
 
     key: int
     subject: int
@@ -70,16 +83,10 @@ class FactVersion:
     recorded_at: str
 
 
-def fact_versions(db: Database, subjects: Iterable[int] | None = None) -> list[FactVersion]:
-    """Stored facts (of the given subjects, or all) with their intervals and first-recorded time."""
-    sql = ("SELECT f.key, f.subject, f.relation, f.object, f.valid_from, f.valid_to, "
-           "min(d.recorded_at) FROM facts f JOIN fact_sources s ON s.fact = f.key "
-           "JOIN documents d ON d.key = s.document")
-    if subjects is None:
-        rows = db.query(sql + " GROUP BY f.key")
-    else:
-        rows = db.select_in(sql + " WHERE f.subject IN ({marks}) GROUP BY f.key", list(subjects))
-    return [FactVersion(k, s, r, o, Interval.from_strings(vf, vt), at) for k, s, r, o, vf, vt, at in rows]
+def fact_versions(storage: Storage, subjects: Iterable[int] | None = None) -> list[FactVersion]:
+    """Stored facts (of the given subjects, or all) with their intervals."""
+    return [FactVersion(k, s, r, o, Interval.from_strings(vf, vt), at)
+            for k, s, r, o, vf, vt, at in storage.graph.fact_versions(subjects)]
 
 
 def _start_key(interval: Interval) -> date:
@@ -107,7 +114,7 @@ def learned_functional_relations(versions: Iterable[FactVersion], min_subjects: 
     evidence: dict[str, int] = defaultdict(int)
     broken: set[str] = set()
     for (relation, _), group in groups.items():
-        dated = {}
+        dated: dict[int, Interval] = {}
         for version in group:
             if version.interval.start is not None:
                 dated.setdefault(version.object, version.interval)
@@ -142,45 +149,17 @@ def holding_facts(versions: list[FactVersion], when: date, functional: set[str])
     return holding
 
 
-def holding_documents_excluded(db: Database, period: Interval, title_timelines: bool,
-                               passage_text_time: bool) -> set[int]:
-    """Keys of the documents that do *not* hold during ``period`` (usually the smaller set).
-
-    A document is kept when its own interval (its fields; else, with
-    ``passage_text_time``, the span its text talks about) overlaps the period, and,
-    with ``title_timelines``, no later-dated document of the same title started by
-    the period's start.
-    """
-    def disjoint(start_column: str, end_column: str) -> tuple[str, list[str]]:
-        clauses, params = [], []
-        if period.end is not None:
-            clauses.append(f"({start_column} IS NOT NULL AND {start_column} >= ?)")
-            params.append(period.end.isoformat())
-        if period.start is not None:
-            clauses.append(f"({end_column} IS NOT NULL AND {end_column} <= ?)")
-            params.append(period.start.isoformat())
-        return " OR ".join(clauses) or "0", params
-
-    fields, params = disjoint("valid_from", "valid_to")
-    excluded = {r[0] for r in db.query(f"SELECT key FROM documents WHERE {fields}", params)}
-    if passage_text_time:
-        text, params = disjoint("text_valid_from", "text_valid_to")
-        excluded.update(r[0] for r in db.query(
-            f"SELECT key FROM documents WHERE valid_from IS NULL AND valid_to IS NULL AND ({text})",
-            params))
-    if title_timelines and period.start is not None:
-        # a dated, open-ended document is superseded by a later-dated one with the same title
-        excluded.update(r[0] for r in db.query(
-            "SELECT d.key FROM documents d WHERE d.title != '' AND d.valid_from IS NOT NULL "
-            "AND d.valid_to IS NULL AND EXISTS (SELECT 1 FROM documents e WHERE e.title = d.title "
-            "AND e.valid_from IS NOT NULL AND e.valid_from > d.valid_from AND e.valid_from <= ?)",
-            (period.start.isoformat(),)))
-    return excluded
+def functional_relations(storage: Storage, config: "TemporalConfig") -> set[str]:
+    """Configured relations, relations ``update`` was used on, and learned ones."""
+    relations = set(config.functional_relations) | storage.graph.functional_relations()
+    if config.learn_functional:
+        relations |= learned_functional_relations(fact_versions(storage), config.min_functional_subjects)
+    return relations
 
 
 @dataclass(frozen=True)
 class TimeSlice:
-    """What retrieval may see at one date.
+    """What retrieval may see in a period.
 
     Attributes
     ----------
@@ -188,13 +167,13 @@ class TimeSlice:
         The date facts are read at (the period's start).
     period : Interval
         The time asked about (one day for an explicit ``as_of``).
-    excluded_documents : set of int
-        Passages that do not hold at ``when``.
-    holding_facts : set of int
+    excluded_documents : frozenset of int
+        Passages that do not hold.
+    holding_facts : frozenset of int
         Facts that hold at ``when``.
     removed_fact_weight : dict
-        ``(subject, object) -> support`` of the facts that do not hold, to take off
-        the graph's fact edges.
+        ``(subject, object) -> support`` of the facts that do not hold, to take off the
+        graph's fact edges.
     """
 
     when: date
@@ -204,25 +183,203 @@ class TimeSlice:
     removed_fact_weight: Mapping[tuple[int, int], float]
 
 
-def time_slice(db: Database, period: Interval, functional: set[str], title_timelines: bool,
-               passage_text_time: bool) -> TimeSlice:
+def time_slice(storage: Storage, period: Interval, config: "TemporalConfig") -> TimeSlice:
     """Compute the :class:`TimeSlice` of the store for ``period`` (facts at its start)."""
     when = period.start or date.min
-    versions = fact_versions(db)
-    holding = holding_facts(versions, when, functional)
-    support = dict(db.query("SELECT fact, count(*) FROM fact_sources GROUP BY fact"))
+    versions = fact_versions(storage)
+    holding = holding_facts(versions, when, functional_relations(storage, config))
+    support = storage.graph.all_support()
     removed: dict[tuple[int, int], float] = defaultdict(float)
     for version in versions:
         if version.key not in holding:
             removed[(version.subject, version.object)] += support.get(version.key, 0)
-    excluded = holding_documents_excluded(db, period, title_timelines, passage_text_time)
+    start, end = (d.isoformat() if d else None for d in (period.start, period.end))
+    excluded = storage.documents.excluded_at(start, end, config.title_timelines, config.passage_text_time)
     return TimeSlice(when, period, frozenset(excluded), frozenset(holding), dict(removed))
 
 
-def functional_relations(db: Database, configured: Iterable[str], learn: bool,
-                         min_subjects: int) -> set[str]:
-    """Configured relations, relations :meth:`MemoryStore.update` was used on, and learned ones."""
-    relations = set(configured) | {r[0] for r in db.query("SELECT relation FROM functional_relations")}
-    if learn:
-        relations |= learned_functional_relations(fact_versions(db), min_subjects)
-    return relations
+# -- fact records ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FactRecord:
+    """A fact with its validity and provenance.
+
+    Attributes
+    ----------
+    subject, relation, object : str
+        Entity names and relation label, as stored (normalised).
+    valid_from, valid_to : str or None
+        ISO dates of the interval in which the fact holds (``valid_to`` exclusive;
+        for a functional relation, ended by the next value); None is open.
+    recorded_at, retracted_at : str or None
+        Store time: when the fact was learned, and when its end was learned.
+    sources : tuple of str
+        Ids of the documents that state it.
+    """
+
+    subject: str
+    relation: str
+    object: str
+    valid_from: str | None
+    valid_to: str | None
+    recorded_at: str | None
+    retracted_at: str | None
+    sources: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**vars(self), "sources": list(self.sources)}
+
+
+def _records(storage: Storage, versions: list[FactVersion], chosen: list[FactVersion],
+             functional: set[str]) -> list[FactRecord]:
+    names = storage.graph.entity_names({e for v in chosen for e in (v.subject, v.object)})
+    sources: dict[int, list[str]] = defaultdict(list)
+    for fact, doc_id in storage.graph.fact_sources_by_id([v.key for v in chosen]):
+        sources[fact].append(doc_id)
+    groups: dict[tuple[int, str], list[FactVersion]] = defaultdict(list)
+    for version in versions:
+        groups[(version.subject, version.relation)].append(version)
+    records = []
+    for version in chosen:
+        end, retracted = version.interval.end, None
+        if version.relation in functional:
+            siblings = groups[(version.subject, version.relation)]
+            end = effective_end(version, siblings)
+            replacing = [s for s in siblings if s.interval.start is not None and end is not None
+                         and s.interval.start == end and s.object != version.object]
+            if replacing and end != version.interval.end:
+                retracted = max(version.recorded_at, min(s.recorded_at for s in replacing))
+        records.append(FactRecord(
+            names[version.subject], version.relation, names[version.object],
+            version.interval.start.isoformat() if version.interval.start else None,
+            end.isoformat() if end else None, version.recorded_at, retracted, tuple(sources[version.key])))
+    return records
+
+
+def _order(version: FactVersion) -> tuple[date, int]:
+    return (version.interval.start or date.min, version.key)
+
+
+def facts_at(storage: Storage, functional: set[str], when: date, subject: int | None = None,
+             relation: str | None = None) -> list[FactRecord]:
+    """The facts that hold at ``when`` (optionally of one subject and relation)."""
+    versions = fact_versions(storage, None if subject is None else [subject])
+    holding = holding_facts(versions, when, functional)
+    chosen = sorted((v for v in versions if v.key in holding and (relation is None or v.relation == relation)),
+                    key=_order)
+    return _records(storage, versions, chosen, functional)
+
+
+def timeline(storage: Storage, functional: set[str], subject: int, relation: str) -> list[FactRecord]:
+    """Every stored value of (subject, relation), oldest first, with when each held."""
+    versions = fact_versions(storage, [subject])
+    chosen = sorted((v for v in versions if v.relation == relation), key=_order)
+    return _records(storage, versions, chosen, functional)
+
+
+# -- the verbs ---------------------------------------------------------------------------------------
+
+def as_date(value: Any, what: str = "as_of") -> date:
+    """A date from a ``date``, ``datetime``, ISO string or bare year; InvalidQueryError otherwise."""
+    try:
+        return parse_date(value)
+    except InvalidDateError as exc:
+        raise InvalidQueryError(f"{what}: {exc}") from None
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def query_period(config: "TemporalConfig", query: Any, as_of: Any) -> Interval | None:
+    """The time a query asks about: one day for ``as_of``, else a period its text names."""
+    if as_of is not None:
+        day = as_date(as_of)
+        return Interval(day, date.fromordinal(day.toordinal() + 1))
+    if config.query_dates and isinstance(query, str):
+        return period_in_query(query)
+    return None
+
+
+def _subject_key(storage: Storage, subject: Any) -> int:
+    if not isinstance(subject, str) or not subject.strip():
+        raise InvalidQueryError("subject must be a non-empty string")
+    key = storage.graph.entity_key(normalize_phrase(subject))
+    if key is None:
+        raise UnknownEntityError(f"no entity named {subject!r}")
+    return key
+
+
+def facts(view: "ReadView", subject: str | None = None, relation: str | None = None,
+          as_of: Any = None) -> list[FactRecord]:
+    """The facts that hold at ``as_of`` (default: today); see :meth:`memory.MemoryStore.facts`."""
+    when = as_date(as_of) if as_of is not None else _today()
+    key = _subject_key(view.storage, subject) if subject is not None else None
+    functional = functional_relations(view.storage, view.core.config.temporal)
+    return facts_at(view.storage, functional, when, key, normalize_relation(relation) if relation else None)
+
+
+def history(view: "ReadView", subject: str, relation: str) -> list[FactRecord]:
+    """Every value (subject, relation) has had, oldest first; see :meth:`memory.MemoryStore.history`."""
+    if not isinstance(relation, str) or not relation.strip():
+        raise InvalidQueryError("relation must be a non-empty string")
+    functional = functional_relations(view.storage, view.core.config.temporal)
+    return timeline(view.storage, functional, _subject_key(view.storage, subject), normalize_relation(relation))
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What ``update`` did.
+
+    Attributes
+    ----------
+    document_id : str
+        The update's own source document (``forget`` it to undo the update).
+    closed : list of FactRecord
+        The values the update ended (their ``valid_to`` is now ``at``).
+    opened : FactRecord
+        The new value.
+    generation : int
+        The store generation the update committed.
+    """
+
+    document_id: str
+    closed: list[FactRecord]
+    opened: FactRecord
+    generation: int = 0
+
+
+def update(core: "StoreCore", subject: str, relation: str, new_object: str, at: Any) -> UpdateReport:
+    """Rewrite a fact from date ``at`` on, keeping history; see :meth:`memory.MemoryStore.update`."""
+    from .ingest import write_documents
+
+    for name, value in (("subject", subject), ("relation", relation), ("new_object", new_object)):
+        if not isinstance(value, str) or not normalize_phrase(value):
+            raise InvalidQueryError(f"{name} must be a non-empty string with letters or digits")
+    when = as_date(at, "at")
+    relation = normalize_relation(relation)
+    doc = Document(text=f"{subject} {relation} {new_object}.",
+                   id=f"update/{content_hash(subject, relation, new_object, when.isoformat())[:20]}",
+                   metadata={"valid_from": when.isoformat(),
+                             "update": {"subject": subject, "relation": relation, "object": new_object}})
+    stated = Extraction.build([subject, new_object], [(subject, relation, new_object)])
+    closed_before: set[str] = set()
+
+    def also(indexer: Any) -> None:  # under the write lock: what held just before
+        storage = indexer.storage
+        key = storage.graph.entity_key(normalize_phrase(subject))
+        if key is not None:
+            functional = functional_relations(storage, core.config.temporal) | {relation}
+            closed_before.update(r.object for r in facts_at(storage, functional, when, key, relation))
+        storage.graph.add_functional_relation(relation)
+
+    outcome = write_documents(core, "update", [doc], [stated], also=also)
+    with core.view() as view:
+        records = history(view, subject, relation)
+    closed = [r for r in records if r.object in closed_before and r.valid_to == when.isoformat()]
+    opened = next(r for r in records if r.object == normalize_phrase(new_object)
+                  and r.valid_from == when.isoformat())
+    logger.info("update: %s %s -> %s at %s (closed %d)", content_hash(subject)[:8], relation,
+                content_hash(new_object)[:8], when, len(closed))
+    return UpdateReport(doc.id or "", closed, opened, outcome.generation)

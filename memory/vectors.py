@@ -1,23 +1,23 @@
-"""faiss indexes with stable ids (the store's integer keys), derived from SQLite.
+"""Vector indexes derived from the stored embeddings, and the pending changes of a write.
 
-Each index is an exact inner-product index over unit vectors (cosine). It is
-persisted beside the database with the generation of the database state it
-reflects; a file from another generation is ignored and rebuilt from the
-``embeddings`` table.
+:class:`VectorIndex` is an exact cosine (inner-product over unit vectors) faiss
+index keyed by the store's integer keys; its rankings break score ties by key,
+so two processes that reached the same state by different routes rank alike.
+:class:`PendingVectors` is what a write sees while its transaction is open: the
+caught-up indexes plus the vectors the write adds, minus those it removes. The
+indexes themselves change only after the commit, when the store catches up from
+the change log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from pathlib import Path
 from typing import Sequence
 
 import faiss
 import numpy as np
 
-__all__ = ["VectorIndex"]
+__all__ = ["VectorIndex", "PendingVectors", "PendingKind"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,39 +42,60 @@ class VectorIndex:
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
+    @classmethod
+    def from_arrays(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> "VectorIndex":
+        """An index holding ``vectors`` under ``ids``."""
+        index = cls(dim)
+        index.add(np.asarray(ids, dtype=np.int64), vectors)
+        return index
+
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+    def add(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given ids (ids must not be present)."""
         if len(ids) == 0:
             return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
 
     def remove(self, ids: Sequence[int]) -> None:
         """Remove ids (absent ids are ignored)."""
         if len(ids) == 0:
             return
-        self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+        self._index.remove_ids(np.asarray(sorted(set(int(i) for i in ids)), dtype=np.int64))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query; ids are -1 where fewer exist."""
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(1, min(k, len(self))) if len(self) else 1
-        if len(self) == 0:
-            return (np.zeros((len(queries), 0), dtype=np.float32),
-                    np.zeros((len(queries), 0), dtype=np.int64))
-        return self._index.search(queries, k)
+    def _storage(self) -> np.ndarray:
+        flat = faiss.downcast_index(self._index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)
 
     def all_scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of every vector against one query: one product over the flat storage."""
         if len(self) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        flat = faiss.downcast_index(self._index.index)
-        storage = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)
-        scores = storage @ np.asarray(query, dtype=np.float32).reshape(self.dim)
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64), scores
+        scores = self._storage() @ np.asarray(query, dtype=np.float32).reshape(self.dim)
+        return self.ids(), scores
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query, ties broken by the smaller id; ids are -1 where fewer exist."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        size = len(self)
+        if size == 0:
+            return (np.zeros((len(queries), 0), dtype=np.float32), np.zeros((len(queries), 0), dtype=np.int64))
+        k = max(1, min(int(k), size))
+        ids = self.ids()
+        all_scores = queries @ self._storage().T
+        out_scores = np.zeros((len(queries), k), dtype=np.float32)
+        out_ids = np.zeros((len(queries), k), dtype=np.int64)
+        for row, scores in enumerate(all_scores):
+            if k < size:  # a margin keeps every candidate tied with the k-th
+                kth = np.partition(-scores, k - 1)[k - 1]
+                candidates = np.nonzero(-scores <= kth)[0]
+            else:
+                candidates = np.arange(size)
+            order = candidates[np.lexsort((ids[candidates], -scores[candidates]))][:k]
+            out_scores[row], out_ids[row] = scores[order], ids[order]
+        return out_scores, out_ids
 
     def range_search(self, queries: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """All (scores, ids) with score >= ``threshold``, one pair per query."""
@@ -85,7 +106,7 @@ class VectorIndex:
         return [(scores[lims[i]:lims[i + 1]], ids[lims[i]:lims[i + 1]]) for i in range(len(queries))]
 
     def ids(self) -> np.ndarray:
-        """All ids in the index."""
+        """All ids in the index (in storage order)."""
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
@@ -94,37 +115,69 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
-    # -- persistence ----------------------------------------------------------------------
-
-    def save(self, path: Path, generation: int) -> None:
-        """Write the index and its generation atomically (temp file + rename)."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _write_json_atomic(path.with_suffix(".json"), {"generation": generation, "dim": self.dim,
-                                                       "count": len(self)})
-
-    @classmethod
-    def load(cls, path: Path, generation: int, dim: int) -> "VectorIndex | None":
-        """Read an index saved at ``generation``; None if absent, stale or unreadable."""
-        meta_path = path.with_suffix(".json")
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("generation") != generation or meta.get("dim") != dim:
-                return None
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, RuntimeError):
-            return None
-        if index.ntotal != meta.get("count") or index.d != dim:
-            return None
-        loaded = cls(dim)
-        loaded._index = index
-        return loaded
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) copies, sorted by id (for snapshots)."""
+        ids = self.ids()
+        order = np.argsort(ids, kind="stable")
+        return ids[order], np.array(self._storage()[order], dtype=np.float32)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+class PendingKind:
+    """One kind's view for a write in progress: the index plus added minus removed vectors."""
+
+    def __init__(self, base: VectorIndex) -> None:
+        self.base = base
+        self.added: dict[int, np.ndarray] = {}
+        self.removed: set[int] = set()
+
+    def add(self, keys: Sequence[int], vectors: np.ndarray) -> None:
+        """Record vectors the write adds."""
+        for key, vector in zip(keys, np.asarray(vectors, dtype=np.float32)):
+            self.added[int(key)] = vector
+            self.removed.discard(int(key))
+
+    def remove(self, keys: Sequence[int]) -> None:
+        """Record vectors the write removes."""
+        for key in keys:
+            self.added.pop(int(key), None)
+            self.removed.add(int(key))
+
+    def vectors_of(self, keys: Sequence[int]) -> np.ndarray:
+        """The current vectors of keys (added ones from the write, others from the index)."""
+        keys = [int(k) for k in keys]
+        out = np.zeros((len(keys), self.base.dim), dtype=np.float32)
+        from_base = [i for i, k in enumerate(keys) if k not in self.added]
+        if from_base:
+            out[from_base] = self.base.reconstruct([keys[i] for i in from_base])
+        for i, key in enumerate(keys):
+            if key in self.added:
+                out[i] = self.added[key]
+        return out
+
+    def range_search(self, queries: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Range search over the index as the write would leave it."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        base = self.base.range_search(queries, threshold)
+        added_keys = np.array(sorted(self.added), dtype=np.int64)
+        added = np.stack([self.added[int(k)] for k in added_keys]) if len(added_keys) else None
+        out = []
+        for row, (scores, ids) in enumerate(base):
+            keep = np.array([int(i) not in self.removed and int(i) not in self.added for i in ids], dtype=bool)
+            scores, ids = scores[keep] if len(ids) else scores, ids[keep] if len(ids) else ids
+            if added is not None:
+                extra = added @ queries[row]
+                hit = extra >= threshold
+                scores = np.concatenate([scores, extra[hit].astype(np.float32)])
+                ids = np.concatenate([ids, added_keys[hit]])
+            out.append((scores, ids))
+        return out
+
+
+class PendingVectors:
+    """The vector changes of one write, per kind (see :class:`PendingKind`)."""
+
+    def __init__(self, indexes: dict[str, VectorIndex]) -> None:
+        self.kinds = {kind: PendingKind(index) for kind, index in indexes.items()}
+
+    def __getitem__(self, kind: str) -> PendingKind:
+        return self.kinds[kind]

@@ -19,7 +19,7 @@ from memory import (
     RetrievalConfig,
     StoreConfig,
 )
-from memory.db import DB_FILENAME
+from memory.storage import DB_FILENAME
 
 from memory.dump import canonical_dump
 from .conftest import BRIDGE_CORPUS

@@ -17,6 +17,7 @@ from memory.extract import (
 )
 
 from .conftest import SAMPLE
+from .helpers import rows
 
 SHARED = shared_data_dir()
 
@@ -93,8 +94,8 @@ def test_store_indexes_openie_triples(make_store):
     for d in corpus:
         record = records[(d["title"], d["text"])]
         expected |= set(Extraction.build(record["extracted_entities"], record["extracted_triples"]).triples)
-    names = dict(store.db.query("SELECT key, name FROM entities"))
-    stored = {(names[s], r, names[o]) for s, r, o in store.db.query("SELECT subject, relation, object FROM facts")}
+    names = dict(rows(store, "SELECT key, name FROM entities"))
+    stored = {(names[s], r, names[o]) for s, r, o in rows(store, "SELECT subject, relation, object FROM facts")}
     assert stored == expected
 
 

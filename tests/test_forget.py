@@ -22,12 +22,13 @@ from memory import (
 )
 from memory.check import check_store
 from memory.cli import main
-from memory.db import DB_FILENAME, SCHEMA_VERSION
+from memory.storage import DB_FILENAME, SCHEMA_VERSION
 from memory.documents import content_hash
 from memory.dump import canonical_dump, dump_lines
 from memory.indexing import suppression_digest
 
 from .conftest import BRIDGE_CORPUS
+from .helpers import rows, count, graph
 
 CANARY = "Zorvexquil"
 
@@ -53,13 +54,13 @@ def test_forget_decrements_shared_support_and_removes_what_reaches_zero(make_sto
     assert report.documents == ("alice2",)
     assert report.removed["documents"] == 1 and report.removed["facts"] >= 1
     assert report.kept["facts"] >= 1 and report.kept["entities"] >= 2  # alice varga, lakeview, harrow
-    assert store.derived.graph.edge_kinds(*_fact_nodes(store, "alice varga", "lakeview"))["fact"] == 1.0
+    assert graph(store).edge_kinds(*_fact_nodes(store, "alice varga", "lakeview"))["fact"] == 1.0
     with pytest.raises(UnknownDocumentError):
         store.get("alice2")
 
 
 def _fact_nodes(store, subject, obj):
-    names = {name: key for key, name in store.db.query("SELECT key, name FROM entities")}
+    names = {name: key for key, name in rows(store, "SELECT key, name FROM entities")}
     return ("entity", names[subject]), ("entity", names[obj])
 
 
@@ -135,7 +136,7 @@ def test_no_residue_of_a_forgotten_canary(make_store, tmp_path):
     store.ingest(BRIDGE_CORPUS + [secret])
     needle = CANARY.encode()
     assert _files_containing(store.path, needle), "the canary must be on disk before forgetting"
-    assert store.db.count("extraction_cache") == len(BRIDGE_CORPUS) + 1
+    assert count(store, "extraction_cache") == len(BRIDGE_CORPUS) + 1
     report = store.forget("secret")
     assert report.extraction_cache_purged == 1
     # Ask about it without naming it (a query's own words are echoed in its explanation).
@@ -154,7 +155,7 @@ def test_forget_writes_an_audit_row_without_content(make_store):
     store = make_store()
     store.ingest(BRIDGE_CORPUS)
     store.forget(ids=["harrow", "bob"])
-    at, action, target_hash, counts = store.db.query(
+    at, action, target_hash, counts = rows(store, 
         "SELECT at, action, target_hash, counts FROM audit ORDER BY seq DESC LIMIT 1")[0]
     assert action == "forget" and target_hash == content_hash("bob", "harrow")
     counts = json.loads(counts)
@@ -176,11 +177,11 @@ def test_bad_forget_changes_nothing(make_store, args, kwargs, error):
     store = make_store()
     store.ingest(BRIDGE_CORPUS)
     before = canonical_dump(store)
-    audit_rows = store.db.count("audit")
+    audit_rows = count(store, "audit")
     with pytest.raises(error):
         store.forget(*args, **kwargs)
     assert canonical_dump(store) == before
-    assert store.db.count("audit") == audit_rows
+    assert count(store, "audit") == audit_rows
 
 
 def test_forget_dump_and_check_commands(make_store, tmp_path, capsys):
@@ -232,9 +233,9 @@ def test_forget_fact_keeps_the_passages_and_stops_the_fact_coming_back(make_stor
     store.ingest({"id": "alice3", "text": "Alice Varga was born in Lakeview."})  # cached extraction
     store.ingest({"id": "alice4", "text": "Alice Varga was born in Lakeview, in Norland."})  # new extraction
     assert fact not in _facts(store)
-    digests = [row[0] for row in store.db.query("SELECT digest FROM suppressed")]
+    digests = [row[0] for row in rows(store, "SELECT digest FROM suppressed")]
     assert digests and all(re.fullmatch("[0-9a-f]{64}", d) for d in digests)  # digests, never names
-    assert store.db.query("SELECT action FROM audit ORDER BY seq DESC LIMIT 3")[-1][0] == "forget_fact"
+    assert rows(store, "SELECT action FROM audit ORDER BY seq DESC LIMIT 3")[-1][0] == "forget_fact"
     with pytest.raises(UnknownEntityError):
         store.forget_fact("Alice Varga", "bear in", "Atlantis")
 
@@ -268,8 +269,10 @@ def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, 
     with sqlite3.connect(tmp_path / "old" / DB_FILENAME) as conn:  # back to what schema 1 had
         conn.execute("DROP TABLE suppressed")
         conn.execute("DROP TABLE functional_relations")
-        for table in ("bank_nodes", "bank_blocks", "bank_routes"):
+        for table in ("bank_routes", "bank_blocks", "bank_nodes", "bank_weights", "changes"):
             conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE audit DROP COLUMN generation")
+        conn.execute("DROP INDEX documents_by_extraction")
         conn.execute("DROP INDEX documents_by_title")
         conn.execute("DROP INDEX documents_by_source")
         conn.execute("ALTER TABLE documents DROP COLUMN source")
@@ -277,18 +280,20 @@ def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, 
         conn.execute("ALTER TABLE documents DROP COLUMN text_valid_to")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reopened = make_store("old")
-    assert reopened.db.get_meta("schema_version") == str(SCHEMA_VERSION) == "5"
-    assert reopened.db.passages_of("alice") == []
+    with reopened.view() as view:
+        assert view.storage.meta.get("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert view.storage.documents.passages_of("alice") == []
     reopened.forget_entity("Lakeview")
-    assert suppression_digest("entity", "lakeview") in reopened.db.suppressed("entity")
-    assert len(reopened) == 2
+    with reopened.view() as view:
+        assert suppression_digest("entity", "lakeview") in view.storage.meta.suppressed("entity")
+    assert len(reopened) == 2 and check_store(reopened) == []
 
 
 def test_replacing_a_document_leaves_no_trace_of_its_old_text(make_store):
     store = make_store("replace")
     store.ingest(BRIDGE_CORPUS + [{"id": "v", "text": f"{CANARY} Dale is a village near Harrow."}])
     store.ingest({"id": "v", "text": "Eastport is a harbour in Norland."})
-    assert store.db.count("extraction_cache") == len(BRIDGE_CORPUS) + 1
+    assert count(store, "extraction_cache") == len(BRIDGE_CORPUS) + 1
     store.close()
     assert _files_containing(store.path, CANARY.encode()) == []
 

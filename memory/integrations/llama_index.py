@@ -35,9 +35,6 @@ from ..store import MemoryStore
 __all__ = ["MemoryRetriever", "MemoryPropertyGraphStore"]
 
 _ENTITY_LABEL = "entity"
-_TRIPLET = ("SELECT s.name, f.relation, o.name, f.valid_from, f.valid_to, "
-            "(SELECT count(*) FROM fact_sources WHERE fact = f.key) "
-            "FROM facts f JOIN entities s ON s.key = f.subject JOIN entities o ON o.key = f.object")
 
 
 class MemoryRetriever(BaseRetriever):
@@ -64,7 +61,7 @@ class MemoryRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
         hits = self._memory.retrieve(query_bundle.query_str, top_k=self._top_k, mode=self._mode,
-                                     as_of=self._as_of)
+                                     as_of=self._as_of, explain=self._explain)
         out = []
         for hit in hits:
             metadata: Dict[str, Any] = {"title": hit.title, "rank": hit.rank, "mode": hit.mode}
@@ -109,11 +106,14 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         when no ids are given. ``properties`` filters on a passage's metadata."""
         nodes: List[LabelledNode] = []
         if ids is None:
-            names = [r[0] for r in self.store.db.query("SELECT name FROM entities ORDER BY name")]
+            with self.store.view() as view:
+                names = sorted(view.storage.graph.all_entities().values())
             return [self._entity(n) for n in names] if not properties else []
+        with self.store.view() as view:
+            known = view.storage.graph.entity_keys([normalize_phrase(i) for i in ids])
         for node_id in ids:
             name = normalize_phrase(node_id)
-            if self.store.db.query("SELECT 1 FROM entities WHERE name = ?", (name,)):
+            if name in known:
                 nodes.append(self._entity(name))
             elif node_id in self.store:
                 doc = self.store.get(node_id)
@@ -135,7 +135,8 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         relations = {normalize_relation(r) for r in relation_names or []}
         if not names and not relations:
             return []
-        rows = self.store.db.query(_TRIPLET + " ORDER BY s.name, f.relation, o.name")
+        with self.store.view() as view:
+            rows = view.storage.graph.triples(sorted(names) if names else None)
         return [self._triplet(row) for row in rows
                 if (not names or row[0] in names or row[2] in names) and (not relations or row[1] in relations)
                 and all(self._fact_properties(row).get(k) == v for k, v in (properties or {}).items())]
@@ -158,9 +159,11 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         out: List[Tuple[LabelledNode, Relation, LabelledNode]] = []
         for _ in range(depth):
             next_frontier: set[str] = set()
-            rows = self.store.db.select_in(_TRIPLET + " WHERE s.name IN ({marks}) OR o.name IN ({marks})",
-                                           sorted(frontier), repeat=2) if frontier else []
-            for row in sorted(rows):
+            if not frontier:
+                break
+            with self.store.view() as view:
+                rows = view.storage.graph.triples(sorted(frontier))
+            for row in rows:
                 if row[1] in ignored or row[:3] in seen_facts:
                     continue
                 seen_facts.add(row[:3])
@@ -181,9 +184,10 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         """The entities nearest to ``query.query_str`` by the store's own encoder."""
         if not query.query_str:
             return [], []
-        vector = self.store.embedder.encode([query.query_str], "query")
-        scores, ids = self.store.derived.vectors["entity"].search(vector, query.similarity_top_k)
-        names = self.store.db.entity_names({int(i) for i in ids[0] if i >= 0})
+        vector = self.store.core.models.embedder.encode([query.query_str], "query")
+        with self.store.view() as view:
+            scores, ids = view.derived.vectors["entity"].search(vector, query.similarity_top_k)
+            names = view.storage.graph.entity_names({int(i) for i in ids[0] if i >= 0})
         pairs = [(self._entity(names[int(i)]), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -220,7 +224,9 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         for name in entity_names or []:
             self._forget_entity(name)
         relations = {normalize_relation(r) for r in relation_names or []}
-        for subject, relation, obj, *_ in self.store.db.query(_TRIPLET):
+        with self.store.view() as view:
+            triples = view.storage.graph.triples() if relations else []
+        for subject, relation, obj, *_ in triples:
             if relation in relations:
                 self.store.forget_fact(subject, relation, obj)
         documents = [i for i in ids or [] if i in self.store]
@@ -241,4 +247,5 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
 
     def get_schema(self, refresh: bool = False) -> str:
         """The relation labels in use."""
-        return ", ".join(sorted({r[0] for r in self.store.db.query("SELECT DISTINCT relation FROM facts")}))
+        with self.store.view() as view:
+            return ", ".join(view.storage.graph.relations())

@@ -1,0 +1,88 @@
+"""The storage layer: the only place that speaks SQL.
+
+:class:`Storage` bundles an :class:`~memory.storage.engine.Engine` (connections,
+transactions, error translation for one backend) with named queries grouped by
+concept: ``meta`` (generation, change log, audit, suppression), ``documents``,
+``graph`` (entities, mentions, facts, synonyms, edges), ``vectors``, ``bank`` and
+``inspect`` (viewer, dump, check). Callers never write SQL; a new backend is a new
+engine, since the queries are written in SQL that SQLite and PostgreSQL share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from .bank import BankQueries
+from .documents import DocumentQueries
+from .engine import Engine
+from .graph import GraphQueries
+from .inspect import InspectQueries
+from .meta import Change, MetaQueries
+from .schema import SCHEMA_VERSION
+from .sqlite import SQLiteEngine, writable
+from .vectors import EMBEDDING_KINDS, VectorQueries
+
+__all__ = ["Storage", "open_sqlite", "Change", "SCHEMA_VERSION", "EMBEDDING_KINDS", "DB_FILENAME"]
+
+DB_FILENAME = "memory.sqlite"
+
+
+class Storage:
+    """Named queries over one store's database.
+
+    Parameters
+    ----------
+    engine : Engine
+        The backend (connections and transactions).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.meta = MetaQueries(engine)
+        self.documents = DocumentQueries(engine)
+        self.graph = GraphQueries(engine)
+        self.vectors = VectorQueries(engine)
+        self.bank = BankQueries(engine)
+        self.inspect = InspectQueries(engine)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused."""
+        return self.engine.read_only
+
+    def read(self) -> contextlib.AbstractContextManager[None]:
+        """A read transaction: every query inside sees one committed state."""
+        return self.engine.read()
+
+    def write(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction (serialised with every other writer, in any process)."""
+        return self.engine.write()
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.engine.close()
+
+
+def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | None = None) -> tuple[Storage, bool]:
+    """Open (or, with ``create_with`` meta values, create) the SQLite database of a store directory.
+
+    A store whose files or directory cannot be written opens read-only. Returns the
+    storage and whether this call created it (another process may have been first).
+
+    Raises
+    ------
+    NotAStoreError, IncompatibleStoreError, StoreBusyError
+    """
+    path = Path(directory) / DB_FILENAME
+    creating = create_with is not None and (not path.exists() or path.stat().st_size == 0)
+    engine = SQLiteEngine(path, timeout, read_only=not creating and not writable(path))
+    try:
+        created = engine.create_schema(create_with or {}) if creating else False
+        if not created:
+            engine.check_is_store()
+    except BaseException:
+        engine.close()
+        raise
+    return Storage(engine), created
