@@ -67,11 +67,14 @@ class ReadView:
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    """What :meth:`StoreCore.write` did: its report, the generation it committed, the body's result."""
+    """What :meth:`StoreCore.write` did: its report, the generation it committed, the body's
+    result, and seconds spent waiting for the write lock and holding it (up to the commit)."""
 
     report: WriteReport
     generation: int
     result: Any
+    waited: float = 0.0
+    held: float = 0.0
 
 
 class StoreCore:
@@ -100,6 +103,7 @@ class StoreCore:
         self.last_catch_up: CatchUp | None = None
         self._keys_since_snapshot = 0
         self._snapshot_due = False
+        self._last_write = threading.local()
         self._memo: dict[Any, tuple[int, Any]] = {}
         self._memo_lock = threading.Lock()
 
@@ -209,7 +213,10 @@ class StoreCore:
             return np.stack([prepared[(kind, t)] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
         affected_bank_nodes: set[str] = set()
+        started = time.perf_counter()
+        locked = started
         with storage.write():
+            locked = time.perf_counter()
             if dim is not None and storage.meta.get("embedding_dim") is None:
                 storage.meta.set("embedder", encoder_name or "")
                 storage.meta.set("embedding_dim", str(dim))
@@ -232,9 +239,24 @@ class StoreCore:
                     from .bank.state import record_write
 
                     affected_bank_nodes = record_write(storage, report, self._bank_key_encoder(bank_keys))
+        committed = time.perf_counter()
+        self._last_write.generation = generation
+        outcome = WriteOutcome(report, generation, result, locked - started, committed - locked)
+        self._last_write.outcome = outcome
+        logger.debug("%s: waited %.3f s for the write lock, held it %.3f s", action, outcome.waited, outcome.held)
         if report.changed:
             self._after_write(report, affected_bank_nodes)
-        return WriteOutcome(report, generation, result)
+        return outcome
+
+    @property
+    def last_write(self) -> WriteOutcome | None:
+        """The calling thread's last write through this object (report, generation, lock times)."""
+        return getattr(self._last_write, "outcome", None)
+
+    @property
+    def last_write_generation(self) -> int | None:
+        """The generation the calling thread's last write through this object left the store at."""
+        return getattr(self._last_write, "generation", None)
 
     def _bank_key_encoder(self, prepared: dict[str, np.ndarray] | None) -> Callable[[list[str]], np.ndarray]:
         known = dict(prepared or {})

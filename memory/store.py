@@ -364,6 +364,12 @@ class MemoryStore:
         return self._core.view()
 
     @property
+    def last_write_generation(self) -> int | None:
+        """The generation the calling thread's last write (through this object) committed, or
+        found unchanged: a token for "my write is visible" checks."""
+        return self._core.last_write_generation
+
+    @property
     def generation(self) -> int:
         """The store's current generation (bumped by every committed change)."""
         with self._core.view() as view:
