@@ -39,6 +39,7 @@ import asyncio
 import dataclasses
 import enum
 import functools
+import weakref
 from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -48,7 +49,8 @@ from .errors import InvalidQueryError
 from .explain import Explanation, Hit
 from .store import MemoryStore
 
-__all__ = ["AsyncMemoryStore", "ConcurrencyPolicy", "POLICY", "ReadWriteGate", "run_gated", "shared_executor"]
+__all__ = ["AsyncMemoryStore", "ConcurrencyPolicy", "POLICY", "ReadWriteGate", "gate_for", "run_gated",
+           "shared_executor"]
 
 T = TypeVar("T")
 
@@ -153,6 +155,17 @@ class ReadWriteGate:
             future.set_result(None)
 
 
+_GATES: "weakref.WeakKeyDictionary[MemoryStore, ReadWriteGate]" = weakref.WeakKeyDictionary()
+
+
+def gate_for(store: MemoryStore) -> ReadWriteGate:
+    """The gate shared by every async wrapper of ``store`` (one per store object)."""
+    gate = _GATES.get(store)
+    if gate is None:
+        gate = _GATES[store] = ReadWriteGate()
+    return gate
+
+
 _EXECUTOR: ThreadPoolExecutor | None = None
 
 
@@ -220,7 +233,7 @@ class AsyncMemoryStore:
     executor : Executor, optional
         Where calls run (default: :func:`shared_executor`).
     gate : ReadWriteGate, optional
-        Shared by every wrapper of the same store; default: a new gate.
+        Default: :func:`gate_for` the store, shared by every wrapper of it.
 
     Examples
     --------
@@ -231,7 +244,7 @@ class AsyncMemoryStore:
     def __init__(self, store: MemoryStore, *, executor: Executor | None = None,
                  gate: ReadWriteGate | None = None) -> None:
         self.store = store
-        self.gate = gate or ReadWriteGate()
+        self.gate = gate or gate_for(store)
         self._executor = executor
 
     @classmethod

@@ -48,6 +48,8 @@ class ServerConfig:
         Worker threads: how many tenants can run calls at once.
     max_open : int
         Tenant stores kept open.
+    max_body : int
+        Largest request body in bytes (default 32 MiB).
     """
 
     root: Path
@@ -58,6 +60,7 @@ class ServerConfig:
     embedder: Embedder | None = None
     workers: int = 32
     max_open: int = 64
+    max_body: int = 32 * 1024 * 1024
     tokens: TokenTable | None = field(default=None, repr=False)
 
     def check(self) -> None:
@@ -97,7 +100,7 @@ def build(config: ServerConfig, port: int) -> tuple[Any, TenantRegistry]:
     registry = TenantRegistry(DirectoryTenants(config.root, embedder=embedder), workers=config.workers,
                               max_open=config.max_open)
     hosts = HostPolicy(port, config.host, config.allow_hosts)
-    return create_app(registry, tokens=config.tokens, hosts=hosts), registry
+    return create_app(registry, tokens=config.tokens, hosts=hosts, max_body=config.max_body), registry
 
 
 def _uvicorn(app: Any, log_level: str) -> Any:
