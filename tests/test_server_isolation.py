@@ -9,7 +9,6 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import pytest

@@ -15,7 +15,6 @@ undecoded path) and bearer token for that tenant. Errors are JSON
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations.
 import contextlib
-import json
 import logging
 from typing import Any, AsyncIterator, Optional
 
@@ -241,9 +240,3 @@ def create_app(registry: TenantRegistry, *, tokens: Optional[TokenTable] = None,
     app.router.routes.append(Route("/t/{tenant}/mcp", endpoint=_MCPEndpoint(app), include_in_schema=False))
     return Guard(app, hosts, tokens, max_body)
 
-
-def openapi_schema(registry: TenantRegistry) -> dict[str, Any]:
-    """The OpenAPI document (for docs and tests), without starting a server."""
-    guard = create_app(registry)
-    assert isinstance(guard, Guard)
-    return json.loads(json.dumps(guard.app.openapi()))  # type: ignore[attr-defined]
