@@ -21,6 +21,7 @@ from .dump import dump_lines
 from .errors import InvalidDocumentError, MemoryStoreError, NotAStoreError
 from .extract import OpenIEExtractor
 from .retrieval import MODES
+from .server.cli import add_server_parsers
 from .storage import DB_FILENAME
 from .store import MemoryStore
 
@@ -325,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
 
     add_bank_parser(sub, open_existing)
+    add_server_parsers(sub)
     return parser
 
 

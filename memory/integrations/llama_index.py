@@ -75,6 +75,13 @@ class MemoryRetriever(BaseRetriever):
             out.append(NodeWithScore(node=node, score=hit.score))
         return out
 
+    async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
+        """:meth:`_retrieve` in a worker thread, behind the store's gate (:mod:`memory.aio`),
+        so an async query engine's event loop is never blocked."""
+        from ..aio import AsyncMemoryStore
+
+        return await AsyncMemoryStore(self._memory).run(lambda store: self._retrieve(query_bundle))
+
 
 def _relation_doc_id(subject: str, label: str, obj: str) -> str:
     digest = hashlib.sha256("\x1f".join((subject, label, obj)).encode()).hexdigest()[:20]
