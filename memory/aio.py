@@ -7,20 +7,13 @@ server (:mod:`memory.server`) uses the same gate, one per tenant.
 
 Thread-safety this relies on
 ----------------------------
-- A :class:`~memory.MemoryStore` opens its SQLite connection with
-  ``check_same_thread=False``, so any thread may use it, *one at a time*: its derived
-  state (faiss indexes, graph, caches, lazily loaded models) is mutated without locks.
-  Hence today's policy is :attr:`ConcurrencyPolicy.EXCLUSIVE`: one call at a time per
-  store, reads included. Calls on *different* stores run in parallel.
-- The encoder may be shared between stores (the server does): the default int8 ONNX
-  encoder only calls ``tokenizers.Tokenizer.encode`` and ``onnxruntime.InferenceSession.run``,
-  which are safe from many threads. spaCy pipelines and cross-encoders are not shared.
-- While an :class:`AsyncMemoryStore` wraps a store, use the store only through it (a
-  direct call from another thread bypasses the gate), and from one event loop.
-
-Once the store core lets one object serve concurrent reads (writes serialized inside
-it, every read seeing every returned write), set :data:`POLICY` to
-:attr:`ConcurrencyPolicy.READERS_WRITER` or :attr:`ConcurrencyPolicy.STORE_MANAGED`.
+A :class:`~memory.MemoryStore` serves many threads at once: each thread reads through
+its own database connection, every read sees one committed state (the derived faiss,
+graph and BM25 state is caught up under a readers-writer lock), writes serialize
+inside the store and across processes, and a write that returned is visible to every
+read that starts after it. Models named by configuration are loaded once per process
+and shared. Hence :data:`POLICY` is :attr:`ConcurrencyPolicy.STORE_MANAGED`: reads never
+wait at the gate, writes queue at it (they would queue inside the store anyway).
 
 Examples
 --------
@@ -59,7 +52,7 @@ class ConcurrencyPolicy(enum.Enum):
     """How many calls one store object may serve at once.
 
     EXCLUSIVE
-        One call at a time, reads included (a MemoryStore today).
+        One call at a time, reads included (for stores that are not thread-safe).
     READERS_WRITER
         Reads in parallel; a write waits for the reads in progress and runs alone.
     STORE_MANAGED
@@ -72,9 +65,8 @@ class ConcurrencyPolicy(enum.Enum):
     STORE_MANAGED = "store-managed"
 
 
-#: The policy every gate uses unless told otherwise: the one switch to flip when the
-#: store core becomes safe for concurrent reads.
-POLICY = ConcurrencyPolicy.EXCLUSIVE
+#: The policy every gate uses unless told otherwise (see the module docstring).
+POLICY = ConcurrencyPolicy.STORE_MANAGED
 
 
 class ReadWriteGate:
@@ -172,9 +164,9 @@ _EXECUTOR: ThreadPoolExecutor | None = None
 def shared_executor() -> ThreadPoolExecutor:
     """The package's default pool for store calls (created on first use, 32 threads).
 
-    Threads mostly wait on the GIL-free parts (SQLite, faiss, ONNX), and a store holds
-    at most one of them under the EXCLUSIVE policy, so 32 threads let 32 stores work at
-    once: a long write on one store does not hold up calls on the others.
+    Threads mostly wait on the GIL-free parts (SQLite, faiss, ONNX); reads of one store
+    run in parallel and a store's writes queue at its gate, so a long write on one store
+    does not hold up calls on the others.
     """
     global _EXECUTOR
     if _EXECUTOR is None:

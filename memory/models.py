@@ -10,7 +10,8 @@ wants anything else passes it in code: a ``config`` given to
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+import weakref
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +28,29 @@ __all__ = ["Models", "refused_config_values", "SUPPORTED_ENCODERS", "TEXT_KINDS"
 SUPPORTED_ENCODERS = (BGE_SMALL, f"BAAI/{BGE_SMALL}", MINILM, f"sentence-transformers/{MINILM}")
 #: How each stored kind of text is encoded.
 TEXT_KINDS = {"document": "passage", "entity": "entity", "fact": "fact"}
+
+# Models named by configuration are loaded once per process and shared by every store
+# (the ONNX sessions are safe to call from many threads; spaCy pipelines are used under
+# one lock per pipeline object, wherever it came from).
+_SHARED: dict[tuple[str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+_PIPELINE_LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _shared(kind: str, name: str, load: Callable[[], Any]) -> Any:
+    with _SHARED_LOCK:
+        if (kind, name) not in _SHARED:
+            _SHARED[(kind, name)] = load()
+        return _SHARED[(kind, name)]
+
+
+def pipeline_lock(pipeline: Any) -> threading.Lock:
+    """The lock every user of one spaCy pipeline object takes around it."""
+    with _SHARED_LOCK:
+        lock = _PIPELINE_LOCKS.get(pipeline)
+        if lock is None:
+            lock = _PIPELINE_LOCKS[pipeline] = threading.Lock()
+        return lock
 
 
 def refused_config_values(stored: dict[str, Any]) -> list[str]:
@@ -71,7 +95,6 @@ class Models:
         self._parser: SpacyExtractor | None = extractor if isinstance(extractor, SpacyExtractor) else None
         self._cross_encoder: CrossEncoder | None = None
         self._lock = threading.RLock()
-        self.parse_lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
 
     def _refuse(self, section: str) -> None:
         if self.trusted:
@@ -93,7 +116,8 @@ class Models:
         with self._lock:
             if self._embedder is None:
                 self._refuse("embedding")
-                self._embedder = load_embedder(self.config.embedding)
+                config = self.config.embedding
+                self._embedder = _shared("embedder", config.model, lambda: load_embedder(config))
             embedder = self._embedder
         if self.stored_encoder is not None and self.stored_encoder != embedder.name:
             raise IncompatibleStoreError(f"store vectors come from {self.stored_encoder!r}, not {embedder.name!r}")
@@ -117,19 +141,20 @@ class Models:
         with self._lock:
             if self._parser is None:
                 self._refuse("extraction")
-                self._parser = SpacyExtractor(self.config.extraction.spacy_model)
+                pipeline = self.config.extraction.spacy_model
+                self._parser = _shared("spacy", pipeline, lambda: SpacyExtractor(pipeline))
             return self._parser
 
     def query_phrases(self, text: str, named: bool) -> list[str]:
         """The query's phrases to link (serialised: one parse at a time)."""
         parser = self.parser
-        with self.parse_lock:
+        with pipeline_lock(parser):
             return parser.query_phrases(text, named)
 
     def extract(self, extractor: Extractor, docs: Sequence[Any]) -> list:
         """Run an extractor (serialised for the shared spaCy pipeline)."""
-        if extractor is self._parser:
-            with self.parse_lock:
+        if isinstance(extractor, SpacyExtractor):
+            with pipeline_lock(extractor):
                 return extractor.extract(docs)
         return extractor.extract(docs)
 
@@ -138,5 +163,5 @@ class Models:
         """The ms-marco cross-encoder (loaded on first use)."""
         with self._lock:
             if self._cross_encoder is None:
-                self._cross_encoder = CrossEncoder()
+                self._cross_encoder = _shared("cross-encoder", "ms-marco-minilm", CrossEncoder)
             return self._cross_encoder

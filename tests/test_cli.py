@@ -12,7 +12,7 @@ from memory.cli import build_parser, main
 
 from .conftest import BRIDGE_CORPUS, REPO
 
-COMMANDS = ["ingest", "query", "update", "history", "facts", "stats", "demo", "forget", "dump", "check", "bank"]
+COMMANDS = ["ingest", "query", "update", "history", "facts", "stats", "demo", "forget", "dump", "check", "bank", "serve", "mcp"]
 
 
 def _subparsers():

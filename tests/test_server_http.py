@@ -255,7 +255,6 @@ WHERE_DOCS = [
 ]
 
 
-@pytest.mark.xfail(reason="needs library where=", strict=False)
 @pytest.mark.parametrize("mode", ["hipporag", "dense", "bm25"])
 def test_where_filters_metadata(client, mode):
     _ok(client.post("/t/filtered/ingest", json={"documents": WHERE_DOCS}))

@@ -40,7 +40,7 @@ def add_bank_parser(sub: Any, open_store: Callable[[Path], Any]) -> None:
                           description="Fit the hierarchical memory bank on the store's facts, ask it "
                                       "closed-book, inspect it, or switch blocks off and on.")
     actions = bank.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
-                                  help="fit, recall, stats, block or unblock")
+                                  help="fit, recall, stats, sync, block or unblock")
 
     def action(name: str, help_text: str, run: Callable[[Any, argparse.Namespace], dict[str, Any]]
                ) -> argparse.ArgumentParser:
@@ -70,8 +70,10 @@ def add_bank_parser(sub: Any, open_store: Callable[[Path], Any]) -> None:
     recall.add_argument("--subject", required=True, help="entity name")
     recall.add_argument("--relation", required=True, help="relation label, as stored")
     recall.add_argument("--as-of", metavar="DATE", default=None, help="ask about this year")
-    action("stats", "tree shape, parameters, facts per leaf, blocked nodes, bytes",
+    action("stats", "tree shape, parameters, facts per leaf, blocked and stale nodes, bytes",
            lambda store, args: store.bank.stats())
+    action("sync", "retrain the blocks awaiting retraining (after a crash cut a retraining off)",
+           lambda store, args: {"blocks_retrained": store.bank.sync(), "stale": store.bank.stale()})
     for name, on in (("block", False), ("unblock", True)):
         switch = action(name, f"switch a block {'on' if on else 'off'} without retraining", _switch(on))
         switch.add_argument("node", help="node id, e.g. 0.3")

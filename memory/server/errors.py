@@ -18,8 +18,7 @@ __all__ = ["ServerError", "STORE_ERRORS", "SERVER_ERRORS", "error_from_exception
 
 logger = logging.getLogger(__name__)
 
-#: memory.errors class name -> (code, HTTP status). Looked up by name so that an error the
-#: core adds later (``StoreBusyError``) is mapped as soon as it exists.
+#: memory.errors class name -> (code, HTTP status), looked up by name along the MRO.
 STORE_ERRORS: dict[str, tuple[str, int]] = {
     "InvalidDocumentError": ("invalid_document", 400),
     "InvalidQueryError": ("invalid_query", 400),
@@ -30,6 +29,12 @@ STORE_ERRORS: dict[str, tuple[str, int]] = {
     "NotAStoreError": ("not_a_store", 409),
     "IncompatibleStoreError": ("incompatible_store", 409),
     "StoreBusyError": ("store_busy", 503),
+    "ReadOnlyStoreError": ("read_only_store", 409),
+    "CorruptStoreError": ("corrupt_store", 500),
+    "DiskFullError": ("disk_full", 507),
+    "StorageError": ("storage_error", 500),
+    "StoreClosedError": ("store_closed", 503),
+    "StaleResultError": ("stale_result", 409),
     "ExtractionError": ("extraction_failed", 500),
     "MemoryStoreError": ("store_error", 500),
 }

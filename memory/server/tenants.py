@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from ..aio import ReadWriteGate, run_gated
 from ..config import EmbeddingConfig
-from ..db import DB_FILENAME
+from ..storage import DB_FILENAME
 from ..embed import Embedder
 from ..store import MemoryStore
 from .errors import ServerError, error_from_exception
@@ -165,8 +165,8 @@ class TenantRegistry:
 
     Concurrency (the one place the server applies it): every call on a tenant holds
     that tenant's :class:`~memory.aio.ReadWriteGate` as a reader or writer while it
-    runs in a worker thread; the gate's policy (:data:`memory.aio.POLICY`, today
-    EXCLUSIVE: one call at a time per store) decides what may overlap. Different
+    runs in a worker thread; the gate's policy (:data:`memory.aio.POLICY`: reads in
+    parallel, writes one at a time per store) decides what may overlap. Different
     tenants never share a gate or a store, so a long write on one does not block
     another; waiting calls wait on the event loop, not in a thread.
 
