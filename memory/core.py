@@ -103,6 +103,7 @@ class StoreCore:
         self.last_catch_up: CatchUp | None = None
         self._keys_since_snapshot = 0
         self._snapshot_due = False
+        self._snapshot_removed = False
         self._last_write = threading.local()
         self._memo: dict[Any, tuple[int, Any]] = {}
         self._memo_lock = threading.Lock()
@@ -127,7 +128,10 @@ class StoreCore:
                 report = derived.catch_up(storage, generation)
                 if report is not None:
                     self.last_catch_up = report
-                    self._snapshot_due = self._snapshot_due or report.source == "rebuild"
+                    # a rebuild, or removals applied over an older snapshot of this cache, mean
+                    # the snapshot on disk must be rewritten (no removed vector may stay there)
+                    self._snapshot_due = self._snapshot_due or report.source == "rebuild" or report.removed
+                    self._snapshot_removed = self._snapshot_removed or report.removed
                     self._keys_since_snapshot += sum(report.keys.values())
                     logger.debug("caught up to generation %d from %s in %.3f s", generation, report.source,
                                  time.perf_counter() - started)
@@ -165,8 +169,8 @@ class StoreCore:
         else:
             raise RuntimeError("the derived state kept moving; could not get a consistent read")
         if self._snapshot_due and not storage.engine.in_transaction:
-            self._snapshot_due = False
-            self._persist(derived)
+            removed, self._snapshot_due, self._snapshot_removed = self._snapshot_removed, False, False
+            self._persist(derived, removed=removed)
 
     def _persist(self, derived: DerivedState, removed: bool = False) -> None:
         """Write the vector snapshot of ``derived`` (outside any transaction)."""

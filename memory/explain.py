@@ -74,15 +74,23 @@ class Explanation:
         return {"mode": self.mode, "summary": self.summary, "seeds": [vars(s) for s in self.seeds],
                 "paths": [{"nodes": p.nodes, "edges": p.edges, "strength": p.strength} for p in self.paths]}
 
+    def seeds_text(self) -> str:
+        """The seeds, one per line (the same for every hit of a query)."""
+        if not self.seeds:
+            return ""
+        return "\n".join(["seeds:"] + [f"  {s.weight:.4f}  {s.kind}:{s.name}  ({s.reason})" for s in self.seeds])
+
+    def paths_text(self) -> str:
+        """The summary and the paths, one per line."""
+        return "\n".join([self.summary] + (["paths:"] + [f"  {p}" for p in self.paths] if self.paths else []))
+
     def __str__(self) -> str:
-        lines = [self.summary]
-        if self.seeds:
-            lines.append("seeds:")
-            lines += [f"  {s.weight:.4f}  {s.kind}:{s.name}  ({s.reason})" for s in self.seeds]
-        if self.paths:
-            lines.append("paths:")
-            lines += [f"  {p}" for p in self.paths]
-        return "\n".join(lines)
+        seeds = self.seeds_text()
+        paths = self.paths_text()
+        if not seeds:
+            return paths
+        summary, _, rest = paths.partition("\n")
+        return "\n".join(part for part in (summary, seeds, rest) if part)
 
 
 @dataclass

@@ -120,9 +120,20 @@ def _remove_documents(indexer: Indexer, keys: Sequence[int]) -> None:
     indexer.purge_unused_extractions(extraction_keys)
 
 
-def forget_documents(core: "StoreCore", doc_id: Any = None, ids: Any = None) -> ForgetReport:
+def _flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidQueryError(f"{name} must be True or False")
+
+
+def _purged(core: "StoreCore", purge: bool) -> None:
+    if purge:
+        core.storage.purge()
+
+
+def forget_documents(core: "StoreCore", doc_id: Any = None, ids: Any = None, purge: bool = False) -> ForgetReport:
     """Forget documents (or split documents' passages) in one write; see :meth:`MemoryStore.forget`."""
     targets = forget_targets(doc_id, ids)
+    _flag("purge", purge)
 
     def body(indexer: Indexer) -> None:
         storage = indexer.storage
@@ -139,6 +150,7 @@ def forget_documents(core: "StoreCore", doc_id: Any = None, ids: Any = None) -> 
         _remove_documents(indexer, list(keys))
 
     outcome = core.write("forget", content_hash(*sorted(targets)), body)
+    _purged(core, purge)
     result = ForgetReport.from_write(targets, outcome.report, outcome.generation)
     logger.info("forget: %s", result.to_dict())
     return result
@@ -153,10 +165,10 @@ def _entity_key(indexer: Indexer, name: Any) -> int:
     return key
 
 
-def forget_entity(core: "StoreCore", name: str, cascade: bool = False) -> ForgetReport:
+def forget_entity(core: "StoreCore", name: str, cascade: bool = False, purge: bool = False) -> ForgetReport:
     """Forget an entity (and with ``cascade`` every passage mentioning it); see :meth:`MemoryStore.forget_entity`."""
-    if not isinstance(cascade, bool):
-        raise InvalidQueryError("cascade must be True or False")
+    _flag("cascade", cascade)
+    _flag("purge", purge)
     mentioning: list[str] = []
 
     def body(indexer: Indexer) -> None:
@@ -175,17 +187,19 @@ def forget_entity(core: "StoreCore", name: str, cascade: bool = False) -> Forget
         storage.meta.suppress("entity", suppression_digest("entity", normalize_phrase(name)))
 
     outcome = core.write("forget_entity", content_hash("entity", normalize_phrase(str(name))), body)
+    _purged(core, purge)
     result = ForgetReport.from_write(mentioning if cascade else (), outcome.report, outcome.generation,
                                      stated_in=() if cascade else mentioning)
     logger.info("forget_entity: %s", result.to_dict())
     return result
 
 
-def forget_fact(core: "StoreCore", subject: str, relation: str, obj: str) -> ForgetReport:
+def forget_fact(core: "StoreCore", subject: str, relation: str, obj: str, purge: bool = False) -> ForgetReport:
     """Forget a fact wherever it came from; see :meth:`MemoryStore.forget_fact`."""
     for label, value in (("subject", subject), ("relation", relation), ("object", obj)):
         if not isinstance(value, str) or not value.strip():
             raise InvalidQueryError(f"{label} must be a non-empty string")
+    _flag("purge", purge)
     triple = (normalize_phrase(subject), normalize_relation(relation), normalize_phrase(obj))
     stated: list[str] = []
 
@@ -203,6 +217,7 @@ def forget_fact(core: "StoreCore", subject: str, relation: str, obj: str) -> For
             storage.documents.extraction_keys(sources))
 
     outcome = core.write("forget_fact", content_hash("fact", *triple), body)
+    _purged(core, purge)
     result = ForgetReport.from_write((), outcome.report, outcome.generation, stated_in=stated)
     logger.info("forget_fact: %s", result.to_dict())
     return result

@@ -28,7 +28,7 @@ from .forget import ForgetReport
 from .ingest import ingest
 from .models import Models
 from .retrieval import QueryTrace, last_trace, retrieve
-from .storage import DB_FILENAME, Storage, open_sqlite
+from .storage import DB_FILENAME, Storage, is_postgres_url, open_postgres, open_sqlite, redacted
 from .temporal import FactRecord, UpdateReport
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ class MemoryStore:
     ----------
     path : str or Path
         Directory holding the database and the derived caches. Created if it does
-        not exist (or is empty); reopening it gives back the same store.
+        not exist (or is empty); reopening it gives back the same store. Or a
+        PostgreSQL URL ``postgresql://user@host:port/db?schema=NAME``: the truth in
+        that schema (created on first use), the derived caches in ``cache_dir``.
     config : StoreConfig, optional
         Configuration for a new store. For an existing store it defaults to the
         stored one; a config whose embedding, extraction or graph part differs
@@ -78,6 +80,12 @@ class MemoryStore:
     timeout : float
         Seconds a write waits for another writer before
         :class:`~memory.errors.StoreBusyError` (default 30).
+    create : bool
+        Create the store when there is none (default); with False, a missing store is
+        :class:`~memory.errors.NotAStoreError`.
+    cache_dir : str or Path, optional
+        Where this process keeps derived caches of a PostgreSQL store (default: a
+        directory per database and schema under ``$XDG_CACHE_HOME/memory``).
 
     Examples
     --------
@@ -90,13 +98,22 @@ class MemoryStore:
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None, *,
                  extractor: Extractor | None = None, embedder: Embedder | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, create: bool = True, cache_dir: str | Path | None = None) -> None:
         if config is not None and not isinstance(config, StoreConfig):
             raise ConfigError("config must be a StoreConfig")
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
             raise ConfigError("timeout must be a number of seconds >= 0")
-        self.path = Path(path)
-        storage = self._open(config, float(timeout))
+        initial = {"config": json.dumps((config or StoreConfig()).stored_part(), sort_keys=True)} if create else None
+        if is_postgres_url(path):
+            self.location = redacted(str(path))
+            self.path = Path(cache_dir) if cache_dir is not None else _default_cache(str(path))
+            storage, _ = open_postgres(str(path), float(timeout), initial)
+            cache = self.path
+        else:
+            self.path = Path(path)
+            self.location = str(self.path)
+            storage = self._open(float(timeout), initial)
+            cache = self.path / _CACHE_DIR
         try:
             settled, trusted = self._settle_config(storage, config)
             with storage.read():
@@ -106,13 +123,15 @@ class MemoryStore:
             raise
         self.config = settled
         models = Models(settled, trusted, stored_encoder, embedder, extractor)
-        self._core = StoreCore(storage, settled, models, self.path / _CACHE_DIR)
+        self._core = StoreCore(storage, settled, models, cache)
         self._bank: MemoryBank | None = None
 
-    def _open(self, config: StoreConfig | None, timeout: float) -> Storage:
+    def _open(self, timeout: float, initial: dict[str, str] | None) -> Storage:
         if self.path.exists() and not self.path.is_dir():
             raise NotAStoreError(f"{self.path} is a file, not a store directory")
         database = self.path / DB_FILENAME
+        if initial is None and not database.is_file():
+            raise NotAStoreError(f"{self.path} is not a store (no {DB_FILENAME})")
         if not database.exists() and self.path.exists() and any(
                 p.name not in (DB_FILENAME, _CACHE_DIR) for p in self.path.iterdir()):
             raise NotAStoreError(f"{self.path} is a non-empty directory without {DB_FILENAME}")
@@ -120,7 +139,6 @@ class MemoryStore:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NotAStoreError(f"cannot create a store at {self.path}: {exc}") from None
-        initial = {"config": json.dumps((config or StoreConfig()).stored_part(), sort_keys=True)}
         storage, _ = open_sqlite(self.path, timeout, create_with=initial)
         return storage
 
@@ -132,14 +150,14 @@ class MemoryStore:
             if not isinstance(stored, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            raise CorruptStoreError(f"{self.path}: the saved configuration is not readable ({exc}); "
+            raise CorruptStoreError(f"{self.location}: the saved configuration is not readable ({exc}); "
                                     "run `python -m memory check`") from None
         if config is None:
             return StoreConfig.from_dict(stored), False
         if config.stored_part() != stored:
             diffs = [name for name in stored if stored[name] != config.stored_part().get(name)]
             raise IncompatibleStoreError(
-                f"{self.path} was built with a different {'/'.join(diffs)} configuration "
+                f"{self.location} was built with a different {'/'.join(diffs)} configuration "
                 f"({json.dumps({d: stored[d] for d in diffs})}); open it without a config or build a new store")
         return config, True
 
@@ -181,7 +199,7 @@ class MemoryStore:
         """
         return ingest(self._core, docs, split, facts)
 
-    def forget(self, doc_id: str | None = None, *, ids: Sequence[str] | None = None) -> ForgetReport:
+    def forget(self, doc_id: str | None = None, *, ids: Sequence[str] | None = None, purge: bool = False) -> ForgetReport:
         """Remove documents and everything derived only from them, in one transaction.
 
         Every fact and entity loses the forgotten documents from its support;
@@ -198,6 +216,10 @@ class MemoryStore:
             (all its passages are forgotten).
         ids : list of str, optional
             Several ids, forgotten together (all or none).
+        purge : bool
+            On PostgreSQL, also rewrite the tables and retire the write-ahead log so no
+            byte of what was forgotten stays in the data directory's files (costly:
+            see the README); on SQLite nothing is left anyway (``secure_delete``).
 
         Raises
         ------
@@ -206,9 +228,9 @@ class MemoryStore:
         InvalidQueryError
             On malformed arguments; nothing is changed.
         """
-        return forgetting.forget_documents(self._core, doc_id, ids)
+        return forgetting.forget_documents(self._core, doc_id, ids, purge)
 
-    def forget_entity(self, name: str, cascade: bool = False) -> ForgetReport:
+    def forget_entity(self, name: str, cascade: bool = False, purge: bool = False) -> ForgetReport:
         """Forget an entity: its node, every fact naming it, its mentions and synonymy edges.
 
         Only a digest of its name is kept, so it does not come back when passages that
@@ -220,9 +242,10 @@ class MemoryStore:
         UnknownEntityError
             If no entity has that name; nothing is changed.
         """
-        return forgetting.forget_entity(self._core, name, cascade)
+        return forgetting.forget_entity(self._core, name, cascade, purge)
 
-    def forget_fact(self, subject: str, relation: str, object: str) -> ForgetReport:  # noqa: A002
+    def forget_fact(self, subject: str, relation: str, object: str,  # noqa: A002
+                    purge: bool = False) -> ForgetReport:
         """Forget a fact wherever it came from; the passages stay (``stated_in`` lists them).
 
         Raises
@@ -230,7 +253,7 @@ class MemoryStore:
         UnknownEntityError
             If no such fact is stored; nothing is changed.
         """
-        return forgetting.forget_fact(self._core, subject, relation, object)
+        return forgetting.forget_fact(self._core, subject, relation, object, purge)
 
     def update(self, subject: str, relation: str, new_object: str, at: Any) -> UpdateReport:
         """Rewrite a fact from date ``at`` on, keeping history.
@@ -384,11 +407,13 @@ class MemoryStore:
             edges = view.derived.graph.edge_counts()
             embedder = meta.get("embedder") or self.config.embedding.model
             generation = view.generation
-        return {"path": str(self.path), "documents": counts["documents"], "entities": counts["entities"],
-                "facts": counts["facts"], "edges": edges, "fact_sources": counts["fact_sources"],
-                "synonym_lists": counts["synonyms"],
-                "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
-                "generation": generation, "embedder": embedder}
+            stored = view.storage.inspect.stored_bytes()
+        cached = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file() and p.name != DB_FILENAME) \
+            if self.path.is_dir() else 0
+        return {"path": self.location, "backend": self._core.storage.dialect, "documents": counts["documents"],
+                "entities": counts["entities"], "facts": counts["facts"], "edges": edges,
+                "fact_sources": counts["fact_sources"], "synonym_lists": counts["synonyms"],
+                "bytes_on_disk": stored + cached, "generation": generation, "embedder": embedder}
 
     def to_networkx(self) -> nx.Graph:
         """The knowledge graph as networkx, nodes labelled with entity names / document ids."""
@@ -416,5 +441,18 @@ class MemoryStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"MemoryStore({str(self.path)!r})"
+        return f"MemoryStore({self.location!r})"
+
+
+def _default_cache(url: str) -> Path:
+    """A per-database, per-schema cache directory under ``$XDG_CACHE_HOME/memory``."""
+    import hashlib
+    import os
+
+    from .storage.postgres import parse_url
+
+    conninfo, schema = parse_url(url)
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "memory"
+    digest = hashlib.sha256(f"{redacted(conninfo)}\x1f{schema}".encode()).hexdigest()[:16]
+    return root / f"pg-{schema}-{digest}"
 

@@ -8,6 +8,7 @@ a serial replay of the committed operations.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -23,15 +24,23 @@ from memory import MemoryStore, StoreBusyError, StoreConfig
 from memory.check import check_store
 from memory.dump import canonical_dump
 
-from .conftest import REPO
+from .conftest import BOTH_BACKENDS, REPO
+from .helpers import location, reopen
 from .workers import MODES, document, run_reader
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and locks")
+BACKENDS = BOTH_BACKENDS
 
 
-def _spawn(role: str, config: dict[str, Any]) -> subprocess.Popen:
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    """The environment of worker processes: each keeps its PostgreSQL caches under tmp_path."""
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+
+
+def _spawn(role: str, config: dict[str, Any], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tests.workers", role, json.dumps(config)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _events(path: Path) -> list[dict[str, Any]]:
@@ -63,12 +72,12 @@ with MemoryStore(store) as s:
 """
 
 
-def test_two_processes_ingesting_at_once_lose_no_vector(make_store, tmp_path):
+def test_two_processes_ingesting_at_once_lose_no_vector(make_store, env):
     store = make_store()
     store.ingest(_docs("base", 10, 0))
     batches = [_docs("a", 30, 1), _docs("b", 30, 2)]
-    procs = [subprocess.Popen([sys.executable, "-c", _INGEST, str(store.path), json.dumps(docs)], cwd=REPO,
-                              stderr=subprocess.PIPE, text=True) for docs in batches]
+    procs = [subprocess.Popen([sys.executable, "-c", _INGEST, location(store), json.dumps(docs)], cwd=REPO,
+                              stderr=subprocess.PIPE, text=True, env=env) for docs in batches]
     _wait(procs)
     assert len(store) == 70
     assert check_store(store) == []
@@ -76,7 +85,7 @@ def test_two_processes_ingesting_at_once_lose_no_vector(make_store, tmp_path):
         assert doc["id"] in [h.doc_id for h in store.retrieve(doc["text"], top_k=3, mode="dense")]
     store.forget(batches[1][0]["id"])  # forgetting one of them works
     assert check_store(store) == []
-    with MemoryStore(store.path) as fresh:
+    with reopen(store, cache_dir=store.path.parent / "second-machine") as fresh:
         assert canonical_dump(fresh) == canonical_dump(store)
 
 
@@ -89,22 +98,22 @@ with MemoryStore(store) as s:
 """
 
 
-def _other_process(path: Path, op: str, arg: Any) -> None:
-    proc = subprocess.run([sys.executable, "-c", _WRITE, str(path), op, json.dumps(arg)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+def _other_process(path: str, op: str, arg: Any, env: dict[str, str]) -> None:
+    proc = subprocess.run([sys.executable, "-c", _WRITE, path, op, json.dumps(arg)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_a_long_lived_object_sees_other_processes_ingests_and_forgets(make_store):
+def test_a_long_lived_object_sees_other_processes_ingests_and_forgets(make_store, env):
     store = make_store()
     docs = _docs("d", 6, 3)
     store.ingest(docs)
     store.retrieve("Where does Ada Quill work?")  # derived state loaded, as a server holds it
     new = _docs("late", 1, 4)[0]
-    _other_process(store.path, "ingest", new)
+    _other_process(location(store), "ingest", new, env)
     assert new["id"] in [h.doc_id for h in store.retrieve(new["text"], top_k=2, mode="dense")]
     gone = docs[2]
-    _other_process(store.path, "forget", gone["id"])
+    _other_process(location(store), "forget", gone["id"], env)
     for mode in MODES:
         for query in (gone["text"], gone["title"], "Who was born in Lakeview?"):
             hits = store.retrieve(query, top_k=6, mode=mode, explain=True)
@@ -120,7 +129,7 @@ def test_a_stale_object_never_writes_forgotten_vectors_back(make_store, embedder
     a = make_store()
     docs = _docs("v", 8, 5)
     a.ingest(docs)
-    b = MemoryStore(a.path, embedder=embedder, extractor=extractor)
+    b = reopen(a, embedder=embedder, extractor=extractor)
     with b.view() as view:
         victim = view.storage.documents.keys_of([docs[3]["id"]])[docs[3]["id"]]
         vector = view.derived.vectors["document"].reconstruct([victim])[0].tobytes()
@@ -128,10 +137,10 @@ def test_a_stale_object_never_writes_forgotten_vectors_back(make_store, embedder
     a.ingest(_docs("w", 2, 6))  # A was stale: it must catch up, not save its old copy
     a.close()
     b.close()
-    for file in a.path.rglob("*"):
+    for file in a.path.rglob("*"):  # the store's files (PostgreSQL: this machine's derived caches)
         if file.is_file():
             assert vector not in file.read_bytes(), file
-    with MemoryStore(a.path) as reopened:
+    with reopen(a) as reopened:
         assert check_store(reopened) == []
         assert docs[3]["id"] not in reopened
 
@@ -147,11 +156,11 @@ class _SlowExtractor:
         return self.inner.extract(docs)
 
 
-def test_extraction_runs_outside_the_write_lock(make_store, tmp_path, embedder, extractor):
+def test_extraction_runs_outside_the_write_lock(make_store, embedder, extractor):
     store = make_store()
     store.ingest(_docs("s", 3, 7))
-    slow = MemoryStore(store.path, embedder=embedder, extractor=_SlowExtractor(extractor, 4.0))
-    quick = MemoryStore(store.path, embedder=embedder, extractor=extractor, timeout=1.0)
+    slow = reopen(store, embedder=embedder, extractor=_SlowExtractor(extractor, 4.0))
+    quick = reopen(store, embedder=embedder, extractor=extractor, timeout=1.0)
     worker = threading.Thread(target=slow.ingest, args=(_docs("slow", 2, 8),))
     worker.start()
     time.sleep(0.5)  # the slow writer is extracting now
@@ -173,14 +182,14 @@ with MemoryStore(sys.argv[1]) as s:
 """
 
 
-def test_a_writer_that_waits_too_long_gets_store_busy_and_changes_nothing(make_store):
+def test_a_writer_that_waits_too_long_gets_store_busy_and_changes_nothing(make_store, env):
     store = make_store()
     store.ingest(_docs("h", 2, 10))
     before = canonical_dump(store)
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(store.path), "6"], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, location(store), "6"], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True, env=env)
     assert holder.stdout.readline().strip() == "locked"
-    impatient = MemoryStore(store.path, timeout=0.5)
+    impatient = reopen(store, timeout=0.5)
     with pytest.raises(StoreBusyError, match="busy"):
         impatient.ingest(_docs("late", 1, 11))
     with pytest.raises(StoreBusyError):
@@ -201,15 +210,15 @@ print(json.dumps(s.last_write_generation))
 """
 
 
-def test_concurrent_writes_with_a_fitted_bank(make_store):
+def test_concurrent_writes_with_a_fitted_bank(make_store, env):
     from memory import BankConfig
 
     small = BankConfig(branching=2, depth=2, min_leaf=2, hidden=16, anchor_hidden=16, epochs=10, min_steps=20)
     store = make_store(config=StoreConfig(bank=small))
     store.ingest(_docs("k", 12, 12))
     store.bank.fit()
-    procs = [subprocess.Popen([sys.executable, "-c", _BANK_WRITE, str(store.path), json.dumps(_docs(p, 3, s))],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", _BANK_WRITE, location(store), json.dumps(_docs(p, 3, s))],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for p, s in (("p", 13), ("q", 14))]
     _wait(procs)
     assert check_store(store) == []
@@ -222,9 +231,10 @@ def test_concurrent_writes_with_a_fitted_bank(make_store):
 
 # -- the stress test ------------------------------------------------------------------------------------
 
-def _stress(tmp_path: Path, embedder: Any, extractor: Any, writers: int, operations: int, seconds: float) -> None:
-    path = tmp_path / "shared"
-    with MemoryStore(path, embedder=embedder, extractor=extractor) as seed_store:
+def _stress(tmp_path: Path, embedder: Any, extractor: Any, writers: int, operations: int, seconds: float,
+            locations: Any, env: dict[str, str]) -> None:
+    path = str(locations())
+    with MemoryStore(path, embedder=embedder, extractor=extractor, cache_dir=tmp_path / "seed-cache") as seed_store:
         seed_store.ingest(_docs("seed", 4, 99))
         seed_generation = seed_store.generation
     writer_logs = [tmp_path / f"writer{i}.jsonl" for i in range(writers)]
@@ -232,11 +242,12 @@ def _stress(tmp_path: Path, embedder: Any, extractor: Any, writers: int, operati
     common = {"store": str(path), "seconds": seconds, "writer_logs": [str(p) for p in writer_logs],
               "writers": writers}
     procs = [_spawn("writer", {**common, "seed": 1000 + i, "log": str(log), "prefix": f"w{i}-",
-                               "operations": operations}) for i, log in enumerate(writer_logs)]
-    procs += [_spawn("reader", {**common, "seed": 2000 + i, "log": str(log)}) for i, log in enumerate(reader_logs)]
+                               "operations": operations}, env) for i, log in enumerate(writer_logs)]
+    procs += [_spawn("reader", {**common, "seed": 2000 + i, "log": str(log)}, env)
+              for i, log in enumerate(reader_logs)]
     # the long-lived object of this process reads in a thread all along
     local_log = tmp_path / "local.jsonl"
-    long_lived = MemoryStore(path, embedder=embedder, extractor=extractor)
+    long_lived = MemoryStore(path, embedder=embedder, extractor=extractor, cache_dir=tmp_path / "long-lived")
     from .workers import Log
 
     thread = threading.Thread(target=run_reader, args=(long_lived, random.Random(3000), Log(local_log), common))
@@ -266,7 +277,7 @@ def _stress(tmp_path: Path, embedder: Any, extractor: Any, writers: int, operati
     dump = canonical_dump(long_lived)
     long_lived.close()
     assert check == []
-    with MemoryStore(tmp_path / "replay", embedder=embedder, extractor=extractor) as replay:
+    with MemoryStore(locations(), embedder=embedder, extractor=extractor, cache_dir=tmp_path / "replay") as replay:
         replay.ingest(_docs("seed", 4, 99))
         assert replay.generation == seed_generation
         for event in committed:
@@ -279,10 +290,10 @@ def _stress(tmp_path: Path, embedder: Any, extractor: Any, writers: int, operati
         assert canonical_dump(replay) == dump
 
 
-def test_stress_writers_readers_and_a_long_lived_object(tmp_path, embedder, extractor):
-    _stress(tmp_path, embedder, extractor, writers=3, operations=6, seconds=120)
+def test_stress_writers_readers_and_a_long_lived_object(tmp_path, embedder, extractor, fresh_location, env):
+    _stress(tmp_path, embedder, extractor, writers=3, operations=6, seconds=120, locations=fresh_location, env=env)
 
 
 @pytest.mark.slow
-def test_stress_long(tmp_path, embedder, extractor):
-    _stress(tmp_path, embedder, extractor, writers=4, operations=60, seconds=900)
+def test_stress_long(tmp_path, embedder, extractor, fresh_location, env):
+    _stress(tmp_path, embedder, extractor, writers=4, operations=60, seconds=900, locations=fresh_location, env=env)

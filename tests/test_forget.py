@@ -6,7 +6,9 @@ import json
 import re
 import sqlite3
 import tempfile
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,8 +29,10 @@ from memory.documents import content_hash
 from memory.dump import canonical_dump, dump_lines
 from memory.indexing import suppression_digest
 
-from .conftest import BRIDGE_CORPUS
-from .helpers import rows, count, graph
+from .conftest import BOTH_BACKENDS, BRIDGE_CORPUS
+from .helpers import count, graph, location, rows
+
+BACKENDS = BOTH_BACKENDS
 
 CANARY = "Zorvexquil"
 
@@ -101,8 +105,8 @@ def _docs(prefix: str, texts: list[str]) -> list[dict]:
     return [{"id": f"{prefix}{i}", "text": text} for i, text in enumerate(texts)]
 
 
-def _build(path: Path, batches: list[list[dict]], forget: list[str], embedder, extractor) -> dict:
-    with MemoryStore(path, ONE_SYNONYM, embedder=embedder, extractor=extractor) as store:
+def _build(path: Any, batches: list[list[dict]], forget: list[str], embedder, extractor, cache: Path) -> dict:
+    with MemoryStore(path, ONE_SYNONYM, embedder=embedder, extractor=extractor, cache_dir=cache) as store:
         for batch in batches:
             if batch:
                 store.ingest(batch)
@@ -113,14 +117,14 @@ def _build(path: Path, batches: list[list[dict]], forget: list[str], embedder, e
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a1=_corpus, a2=st.lists(_document, max_size=2), b=_corpus)
-def test_forget_b_equals_never_ingesting_b(a1, a2, b, embedder, extractor):
+def test_forget_b_equals_never_ingesting_b(a1, a2, b, embedder, extractor, fresh_location):
     """ingest A1, B, A2; forget B  ==  ingest A1, A2: documents, entities, facts with
-    support, synonymy edges and vectors (in SQLite and in faiss), compared by content."""
+    support, synonymy edges and vectors (in the database and in faiss), compared by content."""
     docs_a1, docs_a2, docs_b = _docs("a", a1), _docs("c", a2), _docs("b", b)
     with tempfile.TemporaryDirectory() as tmp:
-        forgotten = _build(Path(tmp) / "x", [docs_a1, docs_b, docs_a2], [d["id"] for d in docs_b],
-                           embedder, extractor)
-        never = _build(Path(tmp) / "y", [docs_a1 + docs_a2], [], embedder, extractor)
+        forgotten = _build(fresh_location(), [docs_a1, docs_b, docs_a2], [d["id"] for d in docs_b],
+                           embedder, extractor, Path(tmp) / "x")
+        never = _build(fresh_location(), [docs_a1 + docs_a2], [], embedder, extractor, Path(tmp) / "y")
     for section in never:
         assert forgotten[section] == never[section], section
 
@@ -129,15 +133,28 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
     return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def test_no_residue_of_a_forgotten_canary(make_store, tmp_path):
+def _store_files_containing(store, request, needle: bytes) -> list[str]:
+    """Files of the store holding ``needle``: its directory, or (PostgreSQL) the cluster's data
+    directory and this process's cache directory."""
+    found = _files_containing(store.path, needle) if store.path.exists() else []
+    if store.core.storage.dialect == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        found += [str(p) for p in cluster.data_files() if needle in p.read_bytes()]
+    return found
+
+
+def test_no_residue_of_a_forgotten_canary(make_store, request, backend):
     store = make_store("canary")
-    secret = {"id": "secret", "title": f"{CANARY} Dale",
-              "text": f"{CANARY} Dale is a village near Harrow. The {CANARY} family founded it."}
+    canary = f"Zorvex{uuid.uuid4().hex[:10]}quil"  # unique: a shared cluster holds other tests' data
+    secret = {"id": "secret", "title": f"{canary} Dale",
+              "text": f"{canary} Dale is a village near Harrow. The {canary} family founded it."}
     store.ingest(BRIDGE_CORPUS + [secret])
-    needle = CANARY.encode()
-    assert _files_containing(store.path, needle), "the canary must be on disk before forgetting"
+    needle = canary.encode()
+    if backend == "postgresql":  # committed rows reach the data files at a checkpoint
+        store.core.storage.purge()
+    assert _store_files_containing(store, request, needle), "the canary must be on disk before forgetting"
     assert count(store, "extraction_cache") == len(BRIDGE_CORPUS) + 1
-    report = store.forget("secret")
+    report = store.forget("secret", purge=True)  # on SQLite nothing more to do; on PostgreSQL: VACUUM FULL, WAL
     assert report.extraction_cache_purged == 1
     # Ask about it without naming it (a query's own words are echoed in its explanation).
     hits = [h for mode in ("hipporag", "hybrid", "dense", "bm25")
@@ -145,10 +162,10 @@ def test_no_residue_of_a_forgotten_canary(make_store, tmp_path):
     assert hits
     for hit in hits:
         shown = json.dumps(hit.to_dict(explain=True), ensure_ascii=False)
-        assert CANARY.lower() not in shown.lower()
+        assert canary.lower() not in shown.lower()
     store.close()
-    assert _files_containing(store.path, needle) == []
-    assert _files_containing(store.path, CANARY.lower().encode()) == []
+    assert _store_files_containing(store, request, needle) == []
+    assert _store_files_containing(store, request, canary.lower().encode()) == []
 
 
 def test_forget_writes_an_audit_row_without_content(make_store):
@@ -188,7 +205,7 @@ def test_forget_dump_and_check_commands(make_store, tmp_path, capsys):
     store = make_store("cli")
     store.ingest(BRIDGE_CORPUS)
     store.close()
-    path = tmp_path / "cli"
+    path = location(store)
     assert main(["check", "--store", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
     assert main(["forget", "--store", str(path), "--doc", "harrow", "--doc", "bob", "--json"]) == 0
@@ -206,6 +223,7 @@ def test_forget_dump_and_check_commands(make_store, tmp_path, capsys):
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.sqlite_only
 def test_check_finds_damage(make_store, tmp_path, capsys):
     store = make_store("damaged")
     store.ingest(BRIDGE_CORPUS)
@@ -259,9 +277,10 @@ def test_forget_entity_without_and_with_cascade(make_store):
     assert len(cascade) == len(BRIDGE_CORPUS) - 2 and "lakeview" not in canonical_dump(cascade)["entities"]
     with pytest.raises(UnknownEntityError):
         cascade.forget_entity("Lakeview")
-    assert main(["check", "--store", str(cascade.path)]) == 0
+    assert main(["check", "--store", location(cascade)]) == 0
 
 
+@pytest.mark.sqlite_only
 def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, tmp_path):
     store = make_store("old")
     store.ingest(BRIDGE_CORPUS[:2])
@@ -289,6 +308,7 @@ def test_a_schema_1_store_is_migrated_to_the_current_schema_on_open(make_store, 
     assert len(reopened) == 2 and check_store(reopened) == []
 
 
+@pytest.mark.sqlite_only
 def test_replacing_a_document_leaves_no_trace_of_its_old_text(make_store):
     store = make_store("replace")
     store.ingest(BRIDGE_CORPUS + [{"id": "v", "text": f"{CANARY} Dale is a village near Harrow."}])
@@ -307,11 +327,12 @@ _operation = st.one_of(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=st.lists(_operation, min_size=1, max_size=8))
 def test_any_history_of_ingests_replacements_and_forgets_equals_its_final_state(operations, embedder,
-                                                                                extractor):
+                                                                                extractor, fresh_location):
     """Whatever the order of writes, the store equals one built from the documents left."""
     final: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        with MemoryStore(Path(tmp) / "x", ONE_SYNONYM, embedder=embedder, extractor=extractor) as store:
+        with MemoryStore(fresh_location(), ONE_SYNONYM, embedder=embedder, extractor=extractor,
+                         cache_dir=Path(tmp) / "x") as store:
             for action, doc_id, text in operations:
                 if action == "ingest":
                     store.ingest({"id": doc_id, "text": text})
@@ -324,7 +345,8 @@ def test_any_history_of_ingests_replacements_and_forgets_equals_its_final_state(
                         store.forget(doc_id)
             history = canonical_dump(store)
             assert check_store(store) == []
-        with MemoryStore(Path(tmp) / "y", ONE_SYNONYM, embedder=embedder, extractor=extractor) as fresh:
+        with MemoryStore(fresh_location(), ONE_SYNONYM, embedder=embedder, extractor=extractor,
+                         cache_dir=Path(tmp) / "y") as fresh:
             if final:
                 fresh.ingest([{"id": k, "text": v} for k, v in sorted(final.items())])
             expected = canonical_dump(fresh)

@@ -10,11 +10,13 @@ from memory import Document, MemoryStore, UnknownDocumentError
 from memory.extract import Extraction
 
 from memory.dump import canonical_dump
-from .conftest import BRIDGE_CORPUS
-from .helpers import rows, count
+from .conftest import BOTH_BACKENDS, BRIDGE_CORPUS
+from .helpers import count, reopen, rows
+
+BACKENDS = BOTH_BACKENDS
 
 
-def test_ingest_reopen_retrieve_round_trip(make_store, tmp_path, embedder, extractor):
+def test_ingest_reopen_retrieve_round_trip(make_store, embedder, extractor):
     store = make_store()
     ids = store.ingest(BRIDGE_CORPUS)
     assert ids == [d["id"] for d in BRIDGE_CORPUS]
@@ -22,7 +24,7 @@ def test_ingest_reopen_retrieve_round_trip(make_store, tmp_path, embedder, extra
     stats = store.stats()
     dump = canonical_dump(store)
     store.close()
-    with MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor) as reopened:
+    with reopen(store, embedder=embedder, extractor=extractor) as reopened:
         assert reopened.stats()["documents"] == len(BRIDGE_CORPUS)
         assert reopened.stats()["facts"] == stats["facts"]
         assert canonical_dump(reopened) == dump

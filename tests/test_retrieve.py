@@ -6,8 +6,10 @@ import pytest
 
 from memory import InvalidQueryError, RetrievalConfig
 
-from .conftest import BRIDGE_CORPUS
+from .conftest import BOTH_BACKENDS, BRIDGE_CORPUS
 from .helpers import rows, graph
+
+BACKENDS = BOTH_BACKENDS
 
 QUESTION = "In which country was Alice Varga born?"
 

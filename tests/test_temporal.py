@@ -13,7 +13,11 @@ from memory.dump import dump_lines
 from memory.errors import InvalidDocumentError, InvalidQueryError, UnknownEntityError
 from memory.temporal import FactVersion, holding_facts, learned_functional_relations
 from memory.timeexpr import Interval
-from .helpers import rows, count
+from .helpers import count, location, rows
+
+from .conftest import BOTH_BACKENDS
+
+BACKENDS = BOTH_BACKENDS
 
 
 def _version(key: int, subject: int, obj: int, start: str | None, end: str | None = None,
@@ -177,7 +181,7 @@ def test_forgetting_dated_documents_is_exact(make_store) -> None:
 def test_cli_update_history_facts_and_query_as_of(make_store, capsys) -> None:
     store = make_store()
     store.ingest({"id": "club", "title": "Ajax", "text": "Ajax is a football club in Amsterdam."})
-    path = str(store.path)
+    path = location(store)
     store.close()
     assert cli_main(["update", "--store", path, "--subject", "Ajax", "--relation", "head coach",
                      "--object", "Peter Bosz", "--at", "2016-05-26"]) == 0

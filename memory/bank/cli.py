@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cliutil import add_common, emit, require_store
 from ..config import BankConfig
 
 __all__ = ["add_bank_parser"]
@@ -34,28 +35,24 @@ def _switch(on: bool) -> Callable[[Any, argparse.Namespace], dict[str, Any]]:
     return run
 
 
-def add_bank_parser(sub: Any, open_store: Callable[[Path], Any]) -> None:
+def add_bank_parser(sub: Any, open_store: Callable[[Any], Any]) -> None:
     """Add the ``bank`` command (with its sub-commands) to the CLI's sub-parsers."""
-    bank = sub.add_parser("bank", help="the parametric memory bank: fit, recall, stats, block",
+    bank = sub.add_parser("bank", help="the parametric memory bank: fit, recall, stats, sync, block",
                           description="Fit the hierarchical memory bank on the store's facts, ask it "
                                       "closed-book, inspect it, or switch blocks off and on.")
+    add_common(bank)
     actions = bank.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
                                   help="fit, recall, stats, sync, block or unblock")
 
     def action(name: str, help_text: str, run: Callable[[Any, argparse.Namespace], dict[str, Any]]
                ) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--store", required=True, type=Path, help="store directory")
-        parser.add_argument("--json", action="store_true", help="print JSON")
+        add_common(parser)
 
         def call(args: argparse.Namespace) -> int:
-            with open_store(args.store) as store:
+            with open_store(require_store(args)) as store:
                 result = run(store, args)
-            if args.json:
-                print(json.dumps(result, indent=2, ensure_ascii=False))
-            else:
-                for key, value in result.items():
-                    print(f"{key:>16}: {value}")
+            emit(args, result, lambda: "\n".join(f"{key:>16}: {value}" for key, value in result.items()))
             return 0
 
         parser.set_defaults(func=call)

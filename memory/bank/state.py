@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..config import BankConfig
 from ..errors import BankNotFittedError, InvalidQueryError
+from ..progress import progress as bar
 from ..storage import Storage
 from .tree import ANCHOR, RoutingTree, TreeNode, fit_tree, key_text
 
@@ -174,8 +174,7 @@ def retrain_stale(core: "StoreCore", progress: bool = False) -> int:
     stale = sorted((n for n, v in versions.items() if n not in blocks or blocks[n][1] != v),
                    key=lambda n: (n != ANCHOR, n.count("."), n))
     changed = 0
-    for node in tqdm(stale, desc="retrain bank blocks", unit="block", leave=False,
-                     disable=not progress and len(stale) < 8 or None):
+    for node in bar(stale, desc="retrain bank blocks", unit="block", minimum=1 if progress else 8):
         with core.view() as view:
             version = view.storage.bank.version(node)
             if version is None:
@@ -228,8 +227,8 @@ def fit(core: "StoreCore", config: BankConfig) -> FitReport:
             if usable:
                 sets[node] = (usable, _training_set_from(view, usable, dict(zip((f.key for f in facts), vectors))))
     trained = {}
-    for node in tqdm(sorted(sets, key=lambda n: (n != ANCHOR, n.count("."), n)), desc="train bank blocks",
-                     unit="block", leave=False, disable=len(sets) < 8 or None):
+    for node in bar(sorted(sets, key=lambda n: (n != ANCHOR, n.count("."), n)), desc="train bank blocks",
+                    unit="block", minimum=8):
         node_facts, data = sets[node]
         trained[node] = (*_train(node, data, config), len(node_facts), training_digest(node, node_facts, config))
     fitted_keys = {f.key for f in facts}

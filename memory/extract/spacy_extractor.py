@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from tqdm.auto import tqdm
 
 from ..documents import Document
 from ..errors import ConfigError
+from ..progress import progress
 from .base import Extraction
 
 __all__ = ["SpacyExtractor"]
@@ -100,8 +100,8 @@ class SpacyExtractor:
         parsed = self._nlp.pipe((piece for _, piece in pieces), batch_size=self.batch_size)
         entities: list[list[str]] = [[] for _ in docs]
         triples: list[list[tuple[str, str, str]]] = [[] for _ in docs]
-        for (i, _), spacy_doc in tqdm(zip(pieces, parsed), total=len(pieces), desc="extract",
-                                      unit="passage", disable=len(pieces) < 50, leave=False):
+        for (i, _), spacy_doc in progress(zip(pieces, parsed), total=len(pieces), desc="extract",
+                                          unit="passage", minimum=50):
             found = self._extract_one(spacy_doc, docs[i].title)
             entities[i] += found.entities
             triples[i] += found.triples

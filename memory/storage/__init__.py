@@ -21,10 +21,12 @@ from .graph import GraphQueries
 from .inspect import InspectQueries
 from .meta import Change, MetaQueries
 from .schema import SCHEMA_VERSION
+from .postgres import PostgresEngine, is_postgres_url, redacted
 from .sqlite import SQLiteEngine, writable
 from .vectors import EMBEDDING_KINDS, VectorQueries
 
-__all__ = ["Storage", "open_sqlite", "Change", "SCHEMA_VERSION", "EMBEDDING_KINDS", "DB_FILENAME"]
+__all__ = ["Storage", "open_sqlite", "open_postgres", "is_postgres_url", "redacted", "Change", "SCHEMA_VERSION",
+           "EMBEDDING_KINDS", "DB_FILENAME"]
 
 DB_FILENAME = "memory.sqlite"
 
@@ -60,6 +62,18 @@ class Storage:
         """A write transaction (serialised with every other writer, in any process)."""
         return self.engine.write()
 
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect
+
+    def purge(self) -> None:
+        """Make deleted rows unreadable from the database's files (see the engines);
+        a no-op on SQLite, whose ``secure_delete`` already zeroes them at each commit."""
+        purge = getattr(self.engine, "purge", None)
+        if purge is not None:
+            purge()
+
     def close(self) -> None:
         """Close every connection."""
         self.engine.close()
@@ -80,6 +94,24 @@ def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | N
     engine = SQLiteEngine(path, timeout, read_only=not creating and not writable(path))
     try:
         created = engine.create_schema(create_with or {}) if creating else False
+        if not created:
+            engine.check_is_store()
+    except BaseException:
+        engine.close()
+        raise
+    return Storage(engine), created
+
+
+def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None = None) -> tuple[Storage, bool]:
+    """Open (or, with ``create_with`` meta values, create) the store in a PostgreSQL schema.
+
+    Raises
+    ------
+    NotAStoreError, IncompatibleStoreError, StoreBusyError, StorageError, ConfigError
+    """
+    engine = PostgresEngine(url, timeout)
+    try:
+        created = engine.create_schema(create_with) if create_with is not None else False
         if not created:
             engine.check_is_store()
     except BaseException:

@@ -135,7 +135,7 @@ class Engine:
                 self._local.depth -= 1
             return
         conn = self.conn
-        self._guard(lambda: self._begin(conn, write=False))
+        self._begin_or_rollback(conn, write=False)
         self._local.mode, self._local.depth = "read", 1
         try:
             yield
@@ -172,7 +172,7 @@ class Engine:
             raise StoreBusyError(f"another writer in this process held the store for over {self.timeout:g} s")
         try:
             conn = self.conn
-            self._guard(lambda: self._begin(conn, write=True))
+            self._begin_or_rollback(conn, write=True)
             self._local.mode, self._local.depth = "write", 1
             try:
                 yield
@@ -191,6 +191,15 @@ class Engine:
                 self._local.mode, self._local.depth = "", 0
         finally:
             self._write_mutex.release()
+
+    def _begin_or_rollback(self, conn: Any, write: bool) -> None:
+        """Begin a transaction; if taking its locks fails, end what was begun."""
+        try:
+            self._guard(lambda: self._begin(conn, write))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._rollback(conn)
+            raise
 
     def _guard(self, call: Any) -> Any:
         try:

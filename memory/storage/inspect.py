@@ -124,6 +124,18 @@ class InspectQueries:
         """Keys of the rows of ``kind`` ("document", "entity" or "fact")."""
         return {int(r[0]) for r in self.engine.query(f"SELECT key FROM {_ROW_TABLES[kind]}")}  # noqa: S608
 
+    def stored_bytes(self) -> int:
+        """Bytes the database holds for this store (pages of the SQLite file; relation sizes
+        of the PostgreSQL schema, indexes and TOAST included)."""
+        if self.engine.dialect == "sqlite":
+            pages = self.engine.query_one("PRAGMA page_count")
+            size = self.engine.query_one("PRAGMA page_size")
+            return int(pages[0]) * int(size[0]) if pages and size else 0
+        row = self.engine.query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) "
+            "FROM pg_tables WHERE schemaname = current_schema()")
+        return int(row[0]) if row else 0
+
     def meta_values(self) -> dict[str, Any]:
         """Every meta key and value."""
         return dict(self.engine.query("SELECT key, value FROM meta"))

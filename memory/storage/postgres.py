@@ -127,6 +127,14 @@ class PostgresEngine(Engine):
             raise self._translate(exc) or StorageError(f"cannot connect to {self.label}: {exc}") from None
         return conn
 
+    def _cursor(self, conn: Any, sql: str, params: Any) -> Any:
+        # without parameters the statement is not scanned for placeholders ('%' stays literal)
+        return conn.execute(self._sql(sql), tuple(params)) if params else conn.execute(sql)
+
+    def _executemany(self, conn: Any, sql: str, rows: list) -> None:
+        with conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), rows)
+
     def _begin(self, conn: Any, write: bool) -> None:
         if write:
             conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
@@ -164,6 +172,8 @@ class PostgresEngine(Engine):
 
     def create_schema(self, meta: dict[str, str]) -> bool:
         """Create the schema and its tables with the first meta values; False if it already exists."""
+        if self.exists():  # the common case takes no lock
+            return False
         with self.write():
             exists = self.query_one("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
                                     "AND table_name = 'meta'", (self.schema,))
@@ -196,3 +206,37 @@ class PostgresEngine(Engine):
         with self.read():
             return self.query_one("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
                                   "AND table_name = 'meta'", (self.schema,)) is not None
+
+    # -- purging what forget deleted --------------------------------------------------------------
+
+    def purge(self) -> None:
+        """Make deleted rows unreadable from the data directory's files.
+
+        A ``DELETE`` leaves the old tuples in the table and index files until their
+        space is reused, and the pages' full images in the write-ahead log. This
+        rewrites every table that holds text or vectors (``VACUUM FULL`` writes new
+        files, indexes included, and drops the old ones), then checkpoints, switches
+        to a new WAL segment and checkpoints again, so the segments that hold the
+        deleted rows are no longer needed; with the server's ``wal_recycle = off``
+        they are deleted rather than kept for reuse. It needs the rights to run
+        ``CHECKPOINT`` (superuser or ``pg_checkpoint``) and blocks readers of each
+        table while it is rewritten. WAL archives, replicas and backups are out of
+        its reach.
+        """
+        if self.in_transaction:
+            raise RuntimeError("purge runs outside any transaction")
+        conn = self.conn
+
+        def run() -> None:
+            for table in _CONTENT_TABLES:
+                conn.execute(f'VACUUM (FULL) "{self.schema}"."{table}"')
+            conn.execute("CHECKPOINT")
+            conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
+
+        self._guard(run)
+
+
+#: Tables whose rows hold text, names or vectors (the others hold keys, counts and digests).
+_CONTENT_TABLES = ("documents", "entities", "facts", "extraction_cache", "embeddings", "bank_routes",
+                   "bank_weights", "synonyms", "mentions", "fact_sources", "changes", "audit")
