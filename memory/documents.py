@@ -248,7 +248,7 @@ def _check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     return json.loads(encoded)  # tuples become lists: what is stored is what is read back
 
 
-def _as_mapping(doc: Any, position: int) -> Mapping[str, Any]:
+def _as_mapping(doc: Any, position: int, label: str) -> Mapping[str, Any]:
     if isinstance(doc, Mapping):
         return doc
     if dataclasses.is_dataclass(doc) and not isinstance(doc, type):
@@ -256,13 +256,13 @@ def _as_mapping(doc: Any, position: int) -> Mapping[str, Any]:
     if isinstance(doc, str):
         return {"text": doc}
     raise InvalidDocumentError(
-        f"document #{position}: expected a dict, a dataclass or a string, got {type(doc).__name__}"
+        f"{label}: expected a dict, a dataclass or a string, got {type(doc).__name__}"
     )
 
 
-def _coerce_one(doc: Any, position: int, split: "IngestConfig | None") -> Document:
-    data = _as_mapping(doc, position)
-    where = f"document #{position}"
+def _coerce_one(doc: Any, position: int, split: "IngestConfig | None", label: str) -> Document:
+    data = _as_mapping(doc, position, label)
+    where = label
     raw_id = data.get("id")
     if raw_id is not None:
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
@@ -270,7 +270,7 @@ def _coerce_one(doc: Any, position: int, split: "IngestConfig | None") -> Docume
         if isinstance(raw_id, str) and not raw_id:
             raise InvalidDocumentError(f"{where}: 'id' is empty")
         raw_id = check_text(str(raw_id), f"{where}: 'id'", MAX_ID_CHARS, controls=False)
-        where = f"document #{position} ({raw_id!r})"
+        where = f"{label} ({raw_id!r})"
     text = data.get("text")
     if isinstance(text, str) and len(text) > MAX_TEXT_CHARS and (split is None or split.split == "none"):
         raise DocumentTooLargeError(f"{where}: the text has {len(text):,} characters, over the limit of "
@@ -315,7 +315,8 @@ def _check_pieces(text: str, where: str, split: "IngestConfig") -> None:
 
 
 def coerce_documents(docs: Any, *, split: "IngestConfig | None" = None,
-                     max_batch_chars: int | None = MAX_BATCH_CHARS) -> list[Document]:
+                     max_batch_chars: int | None = MAX_BATCH_CHARS,
+                     labels: Sequence[str] | None = None) -> list[Document]:
     """Validate and normalise ``ingest`` input into :class:`Document` objects.
 
     Parameters
@@ -329,6 +330,9 @@ def coerce_documents(docs: Any, *, split: "IngestConfig | None" = None,
         Limit on the characters of text (and titles) of all documents together
         (default :data:`MAX_BATCH_CHARS`, for one ``ingest`` call); ``None`` checks
         only each document (for validating a whole input file ingested in batches).
+    labels : sequence of str, optional
+        How to name each document in errors (default ``document #i``), e.g. its
+        file and line.
 
     Returns
     -------
@@ -358,7 +362,8 @@ def coerce_documents(docs: Any, *, split: "IngestConfig | None" = None,
     coerced: list[Document] = []
     total = 0
     for i, doc in enumerate(docs):
-        coerced.append(_coerce_one(doc, i, split))
+        label = labels[i] if labels is not None and i < len(labels) else f"document #{i}"
+        coerced.append(_coerce_one(doc, i, split, label))
         total += len(coerced[-1].text) + len(coerced[-1].title)
         if max_batch_chars is not None and total > max_batch_chars:
             raise DocumentTooLargeError(
