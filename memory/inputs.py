@@ -32,7 +32,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .documents import MAX_BATCH_CHARS, Document, coerce_documents
 from .errors import InputFileError, InvalidDocumentError
@@ -40,7 +40,7 @@ from .errors import InputFileError, InvalidDocumentError
 if TYPE_CHECKING:
     from .config import IngestConfig
 
-__all__ = ["read_documents", "markdown_title", "TEXT_SUFFIXES", "MAX_TEXT_FILE_BYTES", "MAX_JSON_FILE_BYTES"]
+__all__ = ["read_documents", "batches", "markdown_title", "TEXT_SUFFIXES", "MAX_TEXT_FILE_BYTES", "MAX_JSON_FILE_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -214,3 +214,37 @@ def read_documents(path: str | Path, *, split: "IngestConfig | None" = None) -> 
     if not docs:
         raise InputFileError(f"{path}: no documents in the input", path)
     return coerce_documents(docs, split=split, max_batch_chars=None, labels=labels)
+
+
+def batches(docs: Sequence[Document], size: int, max_chars: int = MAX_BATCH_CHARS) -> Iterator[list[Document]]:
+    """Consecutive batches of at most ``size`` documents and ``max_chars`` characters of text.
+
+    What :func:`read_documents` accepted always fits: a document over ``max_chars``
+    alone was already refused. So ingesting these batches cannot fail on the batch limit.
+
+    Raises
+    ------
+    ValueError
+        When ``size`` is not positive.
+
+    Examples
+    --------
+    >>> docs = [Document(text="x" * 6, id=str(i)) for i in range(5)]
+    >>> [len(b) for b in batches(docs, size=2, max_chars=12)]
+    [2, 2, 1]
+    >>> [len(b) for b in batches(docs, size=10, max_chars=13)]
+    [2, 2, 1]
+    """
+    if size < 1:
+        raise ValueError(f"the batch size must be at least 1, not {size}")
+    batch: list[Document] = []
+    chars = 0
+    for doc in docs:
+        length = len(doc.text) + len(doc.title)
+        if batch and (len(batch) == size or chars + length > max_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(doc)
+        chars += length
+    if batch:
+        yield batch

@@ -127,3 +127,20 @@ def test_any_bytes_are_read_or_refused_by_name(tmp_path, content: bytes, suffix:
         assert str(exc)
         return
     assert docs and all(d.text.strip() and len(d.text) <= MAX_TEXT_CHARS for d in docs)
+
+
+def test_batches_fit_the_batch_limit(tmp_path) -> None:
+    from memory.documents import MAX_BATCH_CHARS, coerce_documents
+    from memory.inputs import batches
+
+    piece = "word " * (MAX_TEXT_CHARS // 5 - 10)
+    lines = [json.dumps({"id": str(i), "text": piece}) for i in range(12)]  # 12M characters in all
+    docs = read_documents(_write(tmp_path / "big.jsonl", "\n".join(lines)))
+    with pytest.raises(DocumentTooLargeError, match="smaller batches"):
+        coerce_documents(docs)
+    chunks = list(batches(docs, size=100))
+    assert [d.id for chunk in chunks for d in chunk] == [d.id for d in docs]
+    assert len(chunks) == 2 and all(coerce_documents(chunk) for chunk in chunks)
+    assert sum(len(d.text) for d in chunks[0]) <= MAX_BATCH_CHARS
+    with pytest.raises(ValueError, match="at least 1"):
+        list(batches(docs, size=-1))
