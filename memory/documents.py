@@ -191,7 +191,7 @@ def check_text(value: Any, what: str, limit: int, *, required: bool = True,
     """
     if value is None or (value == "" and isinstance(value, str)):
         if required:
-            raise InvalidDocumentError(f"{what} is {'missing' if value is None else 'empty'}")
+            raise InvalidDocumentError(f"{what} must be a string (missing)" if value is None else f"{what} is empty")
         return ""
     if not isinstance(value, str):
         raise InvalidDocumentError(f"{what} must be a string ({type(value).__name__})")

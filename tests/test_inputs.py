@@ -83,7 +83,7 @@ BAD_FILES = {
     "JSON lone surrogate": ("d.json", b'[{"text": "ok"}, {"id": "s", "text": "bad \\ud800"}]', InvalidDocumentError,
                             r"d.json item 1 \('s'\).*lone surrogate"),
     "JSONL NaN": ("d.jsonl", b'{"text": "a", "score": NaN}', InvalidDocumentError, "line 1.*NaN|nan"),
-    "JSONL missing text": ("d.jsonl", b'{"title": "only a title"}', InvalidDocumentError, "line 1.*'text' is missing"),
+    "JSONL missing text": ("d.jsonl", b'{"title": "only a title"}', InvalidDocumentError, "line 1.*'text' must be a string \\(missing\\)"),
 }
 
 
