@@ -278,6 +278,10 @@ def _coerce_one(doc: Any, position: int, split: "IngestConfig | None", label: st
     if isinstance(text, str) and len(text) > MAX_TEXT_CHARS and (split is None or split.split == "none"):
         raise DocumentTooLargeError(f"{where}: the text has {len(text):,} characters, over the limit of "
                                     f"{MAX_TEXT_CHARS:,} for one passage; {_SPLIT_HINT}")
+    if isinstance(text, str) and len(text) > MAX_BATCH_CHARS:
+        raise DocumentTooLargeError(f"{where}: the text has {len(text):,} characters, over the limit of "
+                                    f"{MAX_BATCH_CHARS:,} for one ingest call even when split; ingest it "
+                                    "in parts (several documents)")
     text = check_text(text, f"{where}: 'text'", MAX_BATCH_CHARS)
     title = check_text(data.get("title"), f"{where}: 'title'", MAX_TITLE_CHARS, required=False)
     raw_metadata = data.get("metadata")

@@ -137,6 +137,9 @@ def test_the_size_limit_says_how_to_split() -> None:
     with pytest.raises(DocumentTooLargeError, match="passage 0 after splitting.*split='window'"):
         coerce_documents(one_paragraph, split=IngestConfig(split="paragraph"))
     assert coerce_documents(one_paragraph, split=IngestConfig(split="window"))
+    huge = {"id": "huge", "text": "word " * (MAX_BATCH_CHARS // 5 + 1)}
+    with pytest.raises(DocumentTooLargeError, match="even when split; ingest it in parts"):
+        coerce_documents(huge, split=IngestConfig(split="window"))
 
 
 def test_the_batch_limit() -> None:
