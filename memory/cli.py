@@ -19,45 +19,17 @@ from .check import check_store
 from .cliutil import JsonAwareParser, add_common, emit, require_store, run_cli
 from .config import SPLIT_MODES, IngestConfig
 from .demo import run_demo
-from .documents import coerce_documents
 from .dump import dump_lines
-from .errors import InvalidDocumentError, InvalidQueryError, MemoryStoreError
+from .errors import InvalidQueryError, MemoryStoreError
 from .extract import OpenIEExtractor
+from .inputs import batches, read_documents
 from .progress import progress
 from .retrieval import MODES
 from .server.cli import add_server_parsers
-from .split import split_documents
 from .storage import is_postgres_url
 from .store import MemoryStore
 
-__all__ = ["main", "build_parser", "read_documents", "open_existing"]
-
-
-def read_documents(path: Path) -> list[dict[str, Any]]:
-    """Read documents from a JSON list or a JSONL file (one JSON object per line).
-
-    Raises
-    ------
-    InvalidDocumentError
-        When the file cannot be read or parsed.
-    """
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidDocumentError(f"{path} is not UTF-8 text (byte {exc.start}); convert it first") from None
-    except OSError as exc:
-        raise InvalidDocumentError(f"cannot read {path}: {exc.strerror}") from None
-    stripped = raw.lstrip()
-    try:
-        if stripped.startswith("["):
-            docs = json.loads(raw)
-        else:
-            docs = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InvalidDocumentError(f"{path}: not JSON or JSONL ({exc})") from None
-    if not isinstance(docs, list):
-        raise InvalidDocumentError(f"{path}: expected a JSON list of documents")
-    return docs
+__all__ = ["main", "build_parser", "open_existing"]
 
 
 def open_existing(location: Any) -> MemoryStore:
@@ -68,17 +40,15 @@ def open_existing(location: Any) -> MemoryStore:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     location = require_store(args)
     if args.batch_size < 0:
-        raise InvalidQueryError("--batch-size must be >= 0 (0: the whole file in one transaction)")
+        raise InvalidQueryError("--batch-size must be >= 0 (0: as many documents per transaction as fit)")
     split = IngestConfig(split=args.split, window_tokens=args.window_tokens, window_overlap=args.overlap)
-    docs = coerce_documents(read_documents(args.file))
-    split_documents(docs, split)  # the whole file is validated before anything is written
+    docs = read_documents(args.file, split=split)  # the whole input is validated before anything is written
     extractor = OpenIEExtractor(args.openie) if args.openie else None
-    size = args.batch_size or len(docs)
     with MemoryStore(location, extractor=extractor) as store:
         with progress(total=len(docs), unit="doc", desc="ingest") as bar:
-            for start in range(0, len(docs), size):
-                store.ingest(docs[start:start + size], split=split)
-                bar.update(len(docs[start:start + size]))
+            for batch in batches(docs, args.batch_size or len(docs)):
+                store.ingest(batch, split=split)
+                bar.update(len(batch))
         stats = store.stats()
     emit(args, {"ingested": len(docs), **{k: stats[k] for k in ("documents", "entities", "facts", "generation")}},
          lambda: f"{len(docs)} documents ingested into {stats['path']}: {stats['documents']} documents, "
@@ -220,12 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=JsonAwareParser)
 
-    ingest = _command(sub, "ingest", "add documents from a JSON or JSONL file",
-                      "Add documents to a store (created if missing). Each document is an object with 'text' and "
-                      "optional 'id', 'title', 'metadata'; other fields are kept as metadata. Re-ingesting an id "
-                      "with the same content changes nothing. The whole file is validated before anything is "
-                      "written; each batch is then one transaction.")
-    ingest.add_argument("file", type=Path, help="JSON list or JSONL file of documents")
+    ingest = _command(sub, "ingest", "add documents from JSON, JSONL, .txt/.md files or a directory",
+                      "Add documents to a store (created if missing). A JSON list or JSONL file holds objects with "
+                      "'text' and optional 'id', 'title', 'metadata' (other fields are kept as metadata); a .txt or "
+                      ".md file is one document (id: its path, title: its first heading or name); a directory holds "
+                      "such files. Re-ingesting an id with the same content changes nothing. The whole input is "
+                      "validated before anything is written; each batch is then one transaction.")
+    ingest.add_argument("file", type=Path, help="a JSON list, JSONL, .txt or .md file, or a directory of them")
     ingest.add_argument("--openie", type=Path, metavar="JSON",
                         help="take entities and triples from a HippoRAG OpenIE results file instead of the offline "
                              "spaCy extractor")

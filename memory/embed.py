@@ -10,6 +10,18 @@ function of that text alone. A text is padded (masked) to a length bucket
 ``TOKENS_PER_BATCH // padded_length`` rows of that padded length, filled up with
 repeats; rows never interact, so the other texts cannot change its bits. The int8
 ONNX model, whose quantisation ranges span the batch, runs one text at a time.
+
+Work and memory are bounded whatever a text's length (a tokenizer encodes its whole
+input before truncating: a 50 MB text took 7 GB and over a minute). The encoders
+read a *window prefix* of each text (:func:`window_prefix`): for a window of ``W``
+tokens, texts up to ``8 * W`` characters are read whole; a longer text is probed
+with prefixes of ``8 * W``, ``32 * W``, ``128 * W``, ... characters, and the first
+prefix whose complete words (all but the last word it cuts) make at least ``W``
+tokens is read instead of the text. Tokenization is local to words, so that prefix
+gives exactly the tokens the whole text gives after truncation. A prefix never
+exceeds :data:`MAX_READ_CHARS` characters: a text whose first 2^20 characters
+hold fewer than ``W`` tokens (a flood of whitespace) is read up to there. The
+prefix is a function of the text alone, so the rule above still holds.
 """
 
 from __future__ import annotations
@@ -22,10 +34,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .config import EmbeddingConfig
 from .errors import ConfigError
+from .progress import progress
 
 __all__ = [
     "Embedder",
@@ -35,6 +47,9 @@ __all__ = [
     "load_embedder",
     "MINILM",
     "BGE_SMALL",
+    "window_prefix",
+    "plain_tokenizer",
+    "MAX_READ_CHARS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +63,61 @@ _PROGRESS_MIN = 2000  # show a progress bar when encoding at least this many tex
 SHORT_BUCKETS = (8, 16, 32)
 #: ... and run in batches of exactly ``TOKENS_PER_BATCH // padded length`` rows.
 TOKENS_PER_BATCH = 512
+#: Characters per window token of the first prefix a long text is probed with (see module doc).
+PROBE_CHARS_PER_TOKEN = 8
+#: The most characters of one text an encoder reads.
+MAX_READ_CHARS = 1 << 20
+
+
+def plain_tokenizer(tokenizer: Any) -> Any:
+    """A copy of a ``tokenizers.Tokenizer`` without truncation or padding (for probing)."""
+    from tokenizers import Tokenizer
+
+    plain = Tokenizer.from_str(tokenizer.to_str())
+    plain.no_truncation()
+    plain.no_padding()
+    return plain
+
+
+def window_prefix(text: str, probe: Any, window: int) -> str:
+    """The part of ``text`` an encoder with a ``window``-token limit reads (see module doc).
+
+    Parameters
+    ----------
+    text : str
+    probe : tokenizers.Tokenizer or None
+        The encoder's tokenizer without truncation (:func:`plain_tokenizer`); with
+        ``None`` a long text is cut at :data:`MAX_READ_CHARS`.
+    window : int
+        Tokens the encoder keeps.
+
+    Returns
+    -------
+    str
+        ``text`` itself when it is short, else a prefix whose tokens, truncated to
+        ``window``, are those of the whole text truncated to ``window``.
+
+    Examples
+    --------
+    >>> from tokenizers import Tokenizer, models, pre_tokenizers
+    >>> toy = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
+    >>> toy.pre_tokenizer = pre_tokenizers.Whitespace()
+    >>> len(window_prefix("a " * 10_000, toy, 4))
+    32
+    >>> window_prefix("a a a", toy, 4)
+    'a a a'
+    """
+    budget = PROBE_CHARS_PER_TOKEN * window
+    limit = min(len(text), MAX_READ_CHARS)
+    while budget < limit:
+        prefix = text[:budget]
+        if probe is not None:
+            words = probe.encode(prefix, add_special_tokens=False).word_ids
+            last = next((w for w in reversed(words) if w is not None), None)
+            if last is not None and sum(1 for w in words if w is not None and w < last) >= window:
+                return prefix
+        budget *= 4
+    return text[:limit]
 
 
 @runtime_checkable
@@ -103,6 +173,9 @@ class SentenceTransformerEmbedder:
             ) from None
         self.name = f"sentence-transformers:{model}"
         self.dim = int(self._model.get_embedding_dimension())
+        tokenizer = self._model.tokenizer
+        self._limit = min(self._model.get_max_seq_length() or 512, tokenizer.model_max_length)
+        self._probe = plain_tokenizer(tokenizer.backend_tokenizer) if getattr(tokenizer, "is_fast", False) else None
 
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         """Encode texts; see :class:`Embedder`."""
@@ -110,8 +183,9 @@ class SentenceTransformerEmbedder:
         if not texts:
             return out
         tokenizer = self._model.tokenizer
-        limit = min(self._model.get_max_seq_length() or 512, tokenizer.model_max_length)
-        lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]]
+        limit = self._limit
+        texts = [window_prefix(text, self._probe, limit) for text in texts]
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
         if kind == "query":  # never stored: no batch-independence needed, no padding wanted
             for i, text in enumerate(texts):
                 out[i] = self._forward([text], lengths[i])[0]
@@ -119,8 +193,7 @@ class SentenceTransformerEmbedder:
         groups: dict[int, list[int]] = defaultdict(list)
         for index, length in enumerate(lengths):
             groups[_padded_length(length, limit)].append(index)
-        bar = tqdm(total=len(texts), desc=f"embed {_PLURAL[kind]}", unit="text",
-                   disable=len(texts) < _PROGRESS_MIN, leave=False)
+        bar = progress(total=len(texts), desc=f"embed {_PLURAL[kind]}", unit="text", minimum=_PROGRESS_MIN)
         for padded_length, indices in sorted(groups.items()):
             rows = max(1, TOKENS_PER_BATCH // padded_length)
             for start in range(0, len(indices), rows):
@@ -185,6 +258,8 @@ class OnnxBgeEmbedder:
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length)
         self._tokenizer.no_padding()
+        self._probe = plain_tokenizer(self._tokenizer)
+        self._max_length = max_length
         self.name = f"onnx:{BGE_SMALL}"
         self.dim = 384
 
@@ -192,10 +267,9 @@ class OnnxBgeEmbedder:
         """Encode texts one at a time; see :class:`Embedder`."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         prefix = self.QUERY_PREFIX if kind == "query" else ""
-        iterator = tqdm(range(len(texts)), desc=f"embed {_PLURAL[kind]}", unit="text",
-                        disable=len(texts) < _PROGRESS_MIN, leave=False)
+        iterator = progress(range(len(texts)), desc=f"embed {_PLURAL[kind]}", unit="text", minimum=_PROGRESS_MIN)
         for i in iterator:
-            encoding = self._tokenizer.encode(prefix + texts[i])
+            encoding = self._tokenizer.encode(window_prefix(prefix + texts[i], self._probe, self._max_length))
             feed = {
                 "input_ids": np.array([encoding.ids], dtype=np.int64),
                 "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),

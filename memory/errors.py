@@ -25,6 +25,9 @@ __all__ = [
     "DiskFullError",
     "StoreClosedError",
     "StaleResultError",
+    "DocumentTooLargeError",
+    "InvalidFactError",
+    "InputFileError",
 ]
 
 
@@ -101,3 +104,33 @@ class StoreClosedError(MemoryStoreError):
 class StaleResultError(MemoryStoreError):
     """A result from before a change was used after something it showed was removed
     (e.g. ``Hit.explain()`` after a forget): retrieve again, or pass ``explain=True``."""
+
+class DocumentTooLargeError(InvalidDocumentError):
+    """A passage, a field or a batch given to ``ingest`` is over its documented size limit.
+
+    The message says how to split it (see :mod:`memory.documents` for the limits).
+    """
+
+
+class InvalidFactError(InvalidDocumentError):
+    """The triples given with ``ingest(docs, facts=...)`` are malformed.
+
+    The message names the document and the triple's position.
+    """
+
+
+class InputFileError(InvalidDocumentError):
+    """An input file cannot be read as documents (not UTF-8, binary, not JSON, unreadable).
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    line : int or None
+        The line (JSONL) where the problem is, when there is one.
+    """
+
+    def __init__(self, message: str, path: object = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.line = line

@@ -17,14 +17,14 @@ import numpy as np
 
 from .config import IngestConfig
 from .core import StoreCore, WriteOutcome
-from .documents import Document, coerce_documents, content_hash
+from .documents import Document, coerce_documents, coerce_facts, content_hash
 from .errors import InvalidDocumentError
 from .extract import Extraction, extract_with_cache
 from .indexing import Indexer, PreparedDocument
 from .split import split_documents
 from .temporal import fact_intervals
 
-__all__ = ["ingest", "write_documents", "stated_extractions"]
+__all__ = ["ingest", "write_documents"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,34 +39,18 @@ class _Prepared:
     bank_keys: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def stated_extractions(facts: Any, parents: Sequence[Document], documents: Sequence[Document]) -> list[Extraction]:
-    """One extraction per document from ``ingest(..., facts=[[(s, r, o), ...], ...])``.
-
-    Raises
-    ------
-    InvalidDocumentError
-        When the lists do not match the documents, or a triple is not three non-empty strings.
-    """
-    if not isinstance(facts, (list, tuple)) or len(facts) != len(parents) or len(documents) != len(parents):
-        raise InvalidDocumentError("facts= needs one list of triples per document, without splitting")
-    out = []
-    for position, triples in enumerate(facts):
-        if not isinstance(triples, (list, tuple)):
-            raise InvalidDocumentError(f"facts[{position}] must be a list of (subject, relation, object) triples")
-        for index, triple in enumerate(triples):
-            if (not isinstance(triple, (list, tuple)) or len(triple) != 3
-                    or not all(isinstance(part, str) and part.strip() for part in triple)):
-                raise InvalidDocumentError(f"facts[{position}][{index}] must be three non-empty strings "
-                                           f"(subject, relation, object), not {triple!r}")
-        out.append(Extraction.build([e for t in triples for e in (t[0], t[2])], triples))
-    return out
-
-
 def ingest(core: StoreCore, docs: Any, split: IngestConfig | None = None, facts: Any = None) -> list[str]:
     """Add, replace or skip documents (see :meth:`memory.MemoryStore.ingest`); returns their ids."""
-    parents = coerce_documents(docs)
-    documents = split_documents(parents, split or core.config.ingest)
-    stated = stated_extractions(facts, parents, documents) if facts is not None else None
+    split = split or core.config.ingest
+    if not isinstance(split, IngestConfig):
+        raise InvalidDocumentError("split must be an IngestConfig")
+    parents = coerce_documents(docs, split=split)
+    documents = split_documents(parents, split)
+    stated = None
+    if facts is not None:
+        if len(documents) != len(parents):
+            raise InvalidDocumentError("facts= gives the facts of whole documents: it cannot be used with splitting")
+        stated = coerce_facts(facts, parents)
     write_documents(core, "ingest", documents, stated)
     return [d.id or "" for d in parents]
 

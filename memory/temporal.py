@@ -21,7 +21,6 @@ learned that the fact had ended (the recording of the value that replaced it).
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -31,7 +30,7 @@ from .documents import Document, content_hash
 from .errors import InvalidQueryError, UnknownEntityError
 from .extract.base import Extraction, normalize_phrase, normalize_relation
 from .storage import Storage
-from .timeexpr import Interval, InvalidDateError, parse_date, period_in_query, sentence_interval
+from .timeexpr import Interval, InvalidDateError, parse_date, period_in_query, sentence_interval, split_sentences
 
 if TYPE_CHECKING:
     from .config import TemporalConfig
@@ -43,9 +42,6 @@ __all__ = ["fact_intervals", "FactVersion", "fact_versions", "holding_facts", "l
 
 logger = logging.getLogger(__name__)
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
-
-
 def fact_intervals(text: str, triples: Iterable[tuple[str, str, str]], default: Interval,
                    reference: date | None) -> list[Interval]:
     """The interval of each triple: that of the first sentence naming both its ends.
@@ -53,7 +49,7 @@ def fact_intervals(text: str, triples: Iterable[tuple[str, str, str]], default: 
     A sentence without time expressions, or a triple found in no single sentence,
     takes the document's interval (``default``).
     """
-    sentences = [s for s in _SENTENCE.split(text) if s.strip()]
+    sentences = [s for s in split_sentences(text) if s.strip()]
     normalised = [f" {normalize_phrase(s)} " for s in sentences]
     cache: dict[int, Interval] = {}
     out = []

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 from .errors import InvalidDocumentError, MemoryStoreError
 
 __all__ = ["Interval", "TimeExpression", "InvalidDateError", "parse_date", "parse_period",
-           "parse_written_period", "time_expressions", "sentence_interval", "text_interval",
+           "parse_written_period", "split_sentences", "time_expressions", "sentence_interval", "text_interval",
            "date_in_query", "period_in_query", "mentioned_periods", "document_interval", "reference_date"]
 
 
@@ -97,24 +97,51 @@ def _month_end(year: int, month: int) -> date:
 _ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 
 
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_DATE_FORMS = "YYYY, YYYY-MM, YYYY-MM-DD, 'March 29, 2020', '29 March 2020' or 'March 2020'"
+
+
 def parse_period(value: Any) -> Interval:
-    """The period a date value names: a year, a month (``2020-03``) or a day.
+    """The period a date value names: a year, a month or a day.
+
+    Reads ``date`` and ``datetime`` objects (their day), a year as an int, and
+    strings: ISO (``2015``, ``2020-03``, ``2020-03-05``, ``2020-03-05T10:30``) or
+    written English dates ("March 29, 2020", "29 March 2020", "Mar. 2020"), the
+    forms :func:`time_expressions` reads in text. Nothing else: no relative dates
+    ("yesterday"), seasons or numeric day/month orders ("01/02/2020"), which are
+    ambiguous; they raise :class:`InvalidDateError`.
 
     >>> parse_period("2015")
     Interval(start=datetime.date(2015, 1, 1), end=datetime.date(2016, 1, 1))
     >>> parse_period("2020-03-05").end
     datetime.date(2020, 3, 6)
+    >>> parse_period("March 29, 2020").to_strings()
+    ('2020-03-29', '2020-03-30')
+    >>> parse_period("Mar 2020").to_strings()
+    ('2020-03-01', '2020-04-01')
     """
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
         return Interval(value, _next_day(value))
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InvalidDateError(f"expected an ISO date or a year, got {type(value).__name__}")
+        raise InvalidDateError(f"expected a date, a year or a date string, got {type(value).__name__}")
     text = str(value).strip()
+    if len(text) > 64:
+        raise InvalidDateError(f"cannot read {text[:40]!r}... as a date (use {_DATE_FORMS})")
     match = _ISO.match(text)
+    if not match and _ISO_TIME.match(text):
+        try:
+            day = datetime.fromisoformat(text).date()
+        except ValueError as exc:
+            raise InvalidDateError(f"cannot read {text!r} as a date ({exc})") from None
+        return Interval(day, _next_day(day))
     if not match:
-        raise InvalidDateError(f"cannot read {text!r} as a date (use YYYY, YYYY-MM or YYYY-MM-DD)")
+        if re.fullmatch(_DATE, text.rstrip("."), re.I) and not re.fullmatch(r"\d+", text):
+            return _read_date(text, strict=True)
+        hint = ("; numeric day/month orders are ambiguous, write 2020-01-02 or 2 January 2020"
+                if re.fullmatch(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}", text) else "")
+        raise InvalidDateError(f"cannot read {text!r} as a date (use {_DATE_FORMS}){hint}")
     year, month, day = (int(g) if g else None for g in match.groups())
     try:
         if month is None:
@@ -174,7 +201,8 @@ class TimeExpression:
     interval: Interval
 
 
-def _read_date(text: str) -> Interval:
+def _read_date(text: str, strict: bool = False) -> Interval:
+    """The period of a date matched by ``_DATE``; an impossible day gives its month unless ``strict``."""
     text = text.strip().rstrip(".")
     if re.fullmatch(rf"{_YEAR}(?:-\d{{2}}-\d{{2}})?", text):
         return parse_period(text)
@@ -189,21 +217,37 @@ def _read_date(text: str) -> Interval:
     try:
         return parse_period(f"{year}-{month:02d}-{day:02d}")
     except InvalidDateError:
+        if strict:
+            raise
         return parse_period(f"{year}-{month:02d}")
 
 
 def parse_written_period(text: str) -> Interval:
-    """The period a written date names: ISO forms, or "March 30, 2021", "5 March 2015", "May 2010".
+    """The period a written date names (the same as :func:`parse_period`, kept for callers).
 
     >>> parse_written_period("March 30, 2021").to_strings()
     ('2021-03-30', '2021-03-31')
     """
-    try:
-        return parse_period(text)
-    except InvalidDateError:
-        if not re.fullmatch(_DATE, text.strip().rstrip("."), re.I):
-            raise InvalidDateError(f"cannot read {text!r} as a date") from None
-        return _read_date(text)
+    return parse_period(text)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a text, for reading what each one says about time.
+
+    A sentence ends at a line break, or at ``.``, ``!`` or ``?`` followed by white
+    space and a capital letter, a digit, a quote or a parenthesis (so "e.g. the"
+    or "approx. five" do not end one). Empty pieces are dropped; sentences are not
+    stripped, so they are substrings of ``text``.
+
+    >>> split_sentences("Smith coached Ajax from 2001 to 2005. He left, e.g. for Spain.\\nJones came.")
+    ['Smith coached Ajax from 2001 to 2005.', 'He left, e.g. for Spain.', 'Jones came.']
+    >>> split_sentences("  \\n\\n")
+    []
+    """
+    return [piece for piece in _SENTENCE.split(text) if piece.strip()]
 
 
 def _range_end(first: Interval, text: str) -> date | None:
@@ -355,7 +399,7 @@ def text_interval(text: str) -> Interval:
     >>> text_interval("Smith coached Ajax from 2001 to 2005. Jones from 2006 to 2008.").to_strings()
     ('2001-01-01', '2009-01-01')
     """
-    intervals = [sentence_interval(s) for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+    intervals = [sentence_interval(s) for s in split_sentences(text)]
     intervals = [i for i in intervals if not i.is_open]
     if not intervals:
         return Interval()

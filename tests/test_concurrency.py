@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from memory import MemoryStore, StoreBusyError, StoreConfig

@@ -56,3 +56,39 @@ def test_store_with_minilm_round_trip(tmp_path, minilm, extractor):
     with MemoryStore(tmp_path / "s", extractor=extractor) as reopened:
         assert reopened.config.embedding.model == MINILM
         assert reopened.stats()["embedder"] == minilm.name
+
+
+# -- long texts: bounded work, same tokens ---------------------------------------------------
+
+def _tricky_long_texts() -> list[str]:
+    corpus = json.loads((SAMPLE / "corpus.json").read_text())
+    body = " ".join(d["text"] for d in corpus[:80])
+    return [body, " " * 9000 + body, "東京大学" * 3000 + body, ("x" * 150 + " ") * 200 + body,
+            "한국어 " * 3000 + body, "é\u0301" * 4000 + " " + body, body.replace(" ", "\n\n")]
+
+
+@pytest.mark.parametrize("which", ["default", "minilm"])
+def test_a_long_text_is_read_as_a_window_prefix_with_the_same_tokens(which, embedder, minilm) -> None:
+    from memory.embed import MAX_READ_CHARS, window_prefix
+
+    model = embedder if which == "default" else minilm
+    window = model._max_length if which == "default" else model._limit
+    full = model._probe.__class__.from_str(model._probe.to_str())
+    full.enable_truncation(window)
+    for text in _tricky_long_texts():
+        prefix = window_prefix(text, model._probe, window)
+        assert text.startswith(prefix) and len(prefix) < len(text)
+        assert full.encode(prefix).ids == full.encode(text).ids
+    flood = "word " + " " * (MAX_READ_CHARS + 10) + "tail"
+    assert len(window_prefix(flood, model._probe, window)) == MAX_READ_CHARS
+
+
+def test_a_50_mb_text_is_encoded_like_its_window(embedder) -> None:
+    from memory.embed import window_prefix
+
+    body = " ".join(_tricky_long_texts()[:1])
+    head = body[:20_000]
+    huge = head + "!" * 50_000_000  # 50 MB: read up to the window, never tokenized whole
+    assert len(window_prefix(huge, embedder._probe, 512)) <= 8 * 512
+    vectors = embedder.encode([huge, head + " something else entirely"], "passage")
+    assert np.array_equal(vectors[0], vectors[1])  # the window holds only the shared head

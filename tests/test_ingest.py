@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from memory import Document, MemoryStore, UnknownDocumentError
+from memory import Document, UnknownDocumentError
 from memory.extract import Extraction
 
 from memory.dump import canonical_dump

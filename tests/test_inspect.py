@@ -138,7 +138,8 @@ def test_page_in_headless_chromium(viewer) -> None:
         # click the node of another entity on the canvas, as a user would
         box = page.locator("#graph").bounding_box()
         position = page.evaluate("""() => { const n = window.viewerGraph.nodes().filter(
-            x => x.id() !== 'lakeview')[0]; const p = n.renderedPosition(); return [n.id(), p.x, p.y]; }""")
+            x => x.data('name') !== 'lakeview')[0]; const p = n.renderedPosition();
+            return [n.data('name'), p.x, p.y]; }""")
         page.mouse.click(box["x"] + position[1], box["y"] + position[2])
         _until(page, f"() => document.getElementById('detail-title').textContent === {json.dumps(position[0])}")
         # open the passage with markup in it: shown as text, never run
@@ -151,4 +152,177 @@ def test_page_in_headless_chromium(viewer) -> None:
         assert page.evaluate("window.pwned") is None
         page.screenshot(path=str(artifacts / "viewer.png"))
         browser.close()
+    assert not errors
+
+
+# -- Host header (DNS rebinding) ---------------------------------------------------------------
+
+def _raw(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send raw bytes, return (status, body): the Host header is whatever the test wrote."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.fixture
+def viewer_server(store):
+    server = make_server(store, "127.0.0.1", 0, allowed_hosts=["viewer.test", "other.test:9"])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+HOSTILE_HOSTS = ["evil.example", "evil.example:{port}", "attacker.com:{port}", "127.0.0.1.nip.io:{port}",
+                 "localhost.evil.example:{port}", "127.0.0.1:{other}", "localhost:{other}", "127.0.0.1",
+                 "127.0.0.1:{port}@evil.example", "127.0.0.2:{port}", "0.0.0.0:{port}", "viewer.test:1",
+                 "other.test:{port}", "", " ", "[::1]:{other}", "localhost.:{port}", "127.0.0.1:{port}:{port}"]
+FRIENDLY_HOSTS = ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "[::1]:{port}", "viewer.test:{port}",
+                  "other.test:9"]
+
+
+@pytest.mark.parametrize("host", HOSTILE_HOSTS)
+@pytest.mark.parametrize("path", ["/api/passage?id=evil", "/", "/static/viewer.js"])
+def test_hostile_host_headers_are_refused(viewer_server, host: str, path: str) -> None:
+    port = viewer_server
+    value = host.format(port=port, other=port + 1)
+    status, body = _raw(port, f"GET {path} HTTP/1.1\r\nHost: {value}\r\nConnection: close\r\n\r\n".encode())
+    assert status == 421
+    assert "does not answer" in json.loads(body)["error"] and b"Mallory" not in body
+
+
+def test_requests_without_host_or_with_other_methods_are_refused(viewer_server) -> None:
+    port = viewer_server
+    assert _raw(port, b"GET /api/summary HTTP/1.0\r\n\r\n")[0] == 421
+    assert _raw(port, b"POST /api/search?q=x HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 0\r\n"
+                      b"Connection: close\r\n\r\n")[0] == 421
+    assert _raw(port, f"POST /api/search?q=x HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n"
+                      "Connection: close\r\n\r\n".encode())[0] == 405
+
+
+@pytest.mark.parametrize("host", FRIENDLY_HOSTS)
+def test_loopback_and_allowed_hosts_are_answered(viewer_server, host: str) -> None:
+    port = viewer_server
+    status, body = _raw(port, f"GET /api/passage?id=evil HTTP/1.1\r\nHost: {host.format(port=port)}\r\n"
+                              "Connection: close\r\n\r\n".encode())
+    assert status == 200 and json.loads(body)["doc_id"] == "evil"
+
+
+def test_bad_allowed_hosts_are_refused_at_start(store) -> None:
+    with pytest.raises(ValueError, match="port must be a number"):
+        make_server(store, "127.0.0.1", 0, allowed_hosts=["viewer.test:http"])
+
+
+# -- the CLI: options anywhere, JSON errors, quiet ---------------------------------------------
+
+def test_options_before_or_after_the_command(store, capsys) -> None:
+    path = str(store.path)
+    for argv in (["--store", path, "--json", "summary"], ["summary", "--store", path, "--json"],
+                 ["--json", "summary", "--store", path], ["--store", path, "summary", "--json", "-q"]):
+        assert main(argv) == 0, argv
+        assert json.loads(capsys.readouterr().out)["documents"] == len(BRIDGE_CORPUS) + 1
+
+
+def test_errors_are_json_with_json(store, capsys, tmp_path) -> None:
+    path = str(store.path)
+    assert main(["entity", "Lakevew", "--store", path, "--json"]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)
+    assert error["type"] == "UnknownEntityError" and "did you mean 'lakeview'" in error["error"]
+    assert captured.err == ""
+    assert main(["--json", "summary", "--store", str(tmp_path / "none")]) == 2
+    assert json.loads(capsys.readouterr().out)["type"] == "NotAStoreError"
+    for argv in (["--json", "summary"], ["--json", "nonsense", "--store", path], ["--json", "summary", "--top", "x"]):
+        assert main(argv) == 2, argv
+        assert json.loads(capsys.readouterr().out)["type"] == "UsageError"
+    assert main(["summary"]) == 2
+    assert "--store" in capsys.readouterr().err
+    assert main(["entity", "Lakevew", "--store", path]) == 2
+    assert capsys.readouterr().err.startswith("error: no entity named")
+
+
+def test_quiet_and_no_library_debug_lines(tmp_path, store) -> None:
+    import subprocess
+    import sys
+
+    store.close()
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONWARNINGS"}
+    for extra in ([], ["-q"]):
+        done = subprocess.run([sys.executable, "-m", "graphs.inspect", "--store", str(store.path), "explain",
+                               "Where was Alice Varga born?", "--json", *extra], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["hits"]
+        assert "DEBUG" not in done.stderr and "%|" not in done.stderr
+
+
+def test_quiet_discards_progress_bars(store, capsys) -> None:
+    from graphs.inspect.cli import _quiet_progress
+    from tqdm import tqdm
+
+    with _quiet_progress(True):
+        for _ in tqdm(range(3), disable=False, desc="a bar"):
+            pass
+    assert "a bar" not in capsys.readouterr().err
+    with _quiet_progress(False):
+        for _ in tqdm(range(3), disable=False, desc="a bar"):
+            pass
+    assert "a bar" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+def test_first_page_and_entities_named_like_element_ids(make_store) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    store = make_store("ids")
+    # entities whose names are the ids Cytoscape elements used to get ("e0", "e1", "n0")
+    store.ingest([{"id": "d", "text": "e0 knows e1. e1 likes e2. e2 follows e0. n0 meets e0."}],
+                 facts=[[("e0", "knows", "e1"), ("e1", "likes", "e2"), ("e2", "follows", "e0"),
+                         ("n0", "meets", "e0")]])
+    server = make_server(store, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            # the first page: summary, hubs to click, a legend
+            page.wait_for_selector("#results li[data-name]")
+            hubs = page.eval_on_selector_all("#results li", "items => items.map(i => i.dataset.name)")
+            assert set(hubs) == {"e0", "e1", "e2", "n0"}
+            detail = page.text_content("#detail")
+            assert "This store" in detail and "Largest hubs" in detail
+            _until(page, "() => window.viewerGraph && window.viewerGraph.nodes('.center').length === 1")
+            legend = page.text_content("#legend")
+            assert "PPR mass" in legend and "synonymy" in legend and "fact" in legend
+            page.click("#results li[data-name='e0']")
+            _until(page, "() => window.viewerGraph && window.viewerGraph.nodes().length === 4")
+            drawn = page.evaluate("""() => ({
+                edges: window.viewerGraph.edges().map(e => [e.source().data('name'), e.data('label'),
+                                                            e.target().data('name')]).sort(),
+                e0: window.viewerGraph.nodes().filter(n => n.data('name') === 'e0')[0].degree(),
+                center: window.viewerGraph.nodes('.center').map(n => n.data('name'))})""")
+            assert drawn["edges"] == [["e0", "knows", "e1"], ["e1", "likes", "e2"], ["e2", "follows", "e0"],
+                                      ["n0", "meets", "e0"]]
+            assert drawn["e0"] == 3 and drawn["center"] == ["e0"]
+            assert page.text_content("#detail-title") == "e0"
+            page.click("#overview-button")
+            _until(page, "() => document.getElementById('detail-title').textContent === 'Overview'")
+            page.screenshot(path=str(REPO / "test-artifacts" / "viewer-first-page.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
     assert not errors

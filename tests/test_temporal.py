@@ -13,7 +13,7 @@ from memory.dump import dump_lines
 from memory.errors import InvalidDocumentError, InvalidQueryError, UnknownEntityError
 from memory.temporal import FactVersion, holding_facts, learned_functional_relations
 from memory.timeexpr import Interval
-from .helpers import count, location, rows
+from .helpers import location, rows
 
 from .conftest import BOTH_BACKENDS
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
-from memory.timeexpr import (Interval, InvalidDateError, date_in_query, parse_period,
-                             sentence_interval, time_expressions)
+from memory.timeexpr import (Interval, InvalidDateError, date_in_query, parse_date, parse_period,
+                             sentence_interval, split_sentences, time_expressions)
 
 # Sentences from TimeQA's Wikipedia paragraphs (BSD-3; tokenised with spaces, as shipped),
 # SituatedQA and news text, with the interval each states (ISO start, exclusive end).
@@ -72,3 +72,59 @@ def test_query_dates() -> None:
     assert date_in_query("Which team did Rooney play for in March 2004?") == date(2004, 3, 1)
     assert date_in_query("Who won the 2015 final?") is None
     assert date_in_query("Who is the coach?") is None
+
+
+# -- as_of: date objects and written dates ----------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    ("2020-03-29", date(2020, 3, 29)), ("2020", date(2020, 1, 1)), (2020, date(2020, 1, 1)),
+    ("2020-03", date(2020, 3, 1)), ("2020-3-5", date(2020, 3, 5)), ("March 29, 2020", date(2020, 3, 29)),
+    ("march 29 2020", date(2020, 3, 29)), ("29 March 2020", date(2020, 3, 29)), ("Mar 2020", date(2020, 3, 1)),
+    ("Mar. 2020", date(2020, 3, 1)), ("5 Mar. 2015", date(2015, 3, 5)), (" December 2019 ", date(2019, 12, 1)),
+    ("2020-03-29T10:30:00", date(2020, 3, 29)), ("2020-03-29 23:59", date(2020, 3, 29)),
+    (date(2020, 3, 29), date(2020, 3, 29)), (datetime(2020, 3, 29, 23, 0), date(2020, 3, 29)),
+])
+def test_dates_as_of_reads(value: object, expected: date) -> None:
+    assert parse_date(value) == expected
+
+
+@pytest.mark.parametrize("bad", ["spring 2019", "01/02/2020", "yesterday", "3 days ago", "next thursday", "Monday",
+                                 "Q1 2020", "in 2015", "banana", "1999-02-30", "March 32, 2020", "February 30, 2021",
+                                 "12345", "0", "2020-03-29T25:00", "x" * 10_000, None, [2020], 2020.0])
+def test_dates_as_of_refuses(bad: object) -> None:
+    with pytest.raises(InvalidDateError):
+        parse_date(bad)
+
+
+def test_ambiguous_numeric_dates_say_why() -> None:
+    with pytest.raises(InvalidDateError, match="ambiguous.*2020-01-02"):
+        parse_date("01/02/2020")
+
+
+def test_as_of_in_the_store_accepts_date_objects_and_written_dates(make_store) -> None:
+    from memory import InvalidQueryError
+
+    store = make_store()
+    store.ingest([{"id": "old", "text": "Smith coached Ajax.", "metadata": {"valid_from": "2001", "valid_to": "2005"}},
+                  {"id": "new", "text": "Jones coached Ajax.", "metadata": {"valid_from": "March 2006"}}])
+    for as_of in ("2020-03-29", "March 29, 2020", date(2020, 3, 29), datetime(2020, 3, 29, 8, 0)):
+        assert [h.doc_id for h in store.retrieve("Who coached Ajax?", mode="dense", as_of=as_of)] == ["new"]
+    assert [h.doc_id for h in store.retrieve("Who coached Ajax?", mode="dense", as_of="May 3, 2003")] == ["old"]
+    with pytest.raises(InvalidQueryError, match="as_of"):
+        store.retrieve("Who coached Ajax?", as_of="01/02/2003")
+
+
+# -- one sentence splitter --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, sentences", [
+    ("He played for Arsenal from 1999 to 2003. He then moved to Spain.",
+     ["He played for Arsenal from 1999 to 2003.", "He then moved to Spain."]),
+    ("Is it? Yes! 2005 was the year.", ["Is it?", "Yes!", "2005 was the year."]),
+    ("It cost approx. five dollars, e.g. in 2019.", ["It cost approx. five dollars, e.g. in 2019."]),
+    ('He said no. "Why?" He left. (Nobody knew.)', ["He said no.", '"Why?" He left.', "(Nobody knew.)"]),
+    ("Line one\nLine two\n\n\nLine three", ["Line one", "Line two", "Line three"]),
+    ("", []), ("  \n \n", []),
+])
+def test_split_sentences(text: str, sentences: list[str]) -> None:
+    assert split_sentences(text) == sentences
+    assert all(s in text for s in split_sentences(text))

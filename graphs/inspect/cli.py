@@ -1,16 +1,22 @@
-"""``python -m graphs.inspect --store DIR summary|entity|path|explain|export|serve``.
+"""``python -m graphs.inspect [--store DIR] [--json] [-q] [-v] summary|entity|path|explain|export|serve``.
 
 Thin: parses arguments, calls :mod:`graphs.inspect.views`, prints rich tables (or
-JSON with ``--json``). Errors print ``error: ...`` and exit with status 2.
+JSON with ``--json``). ``--store``, ``--json``, ``-q`` and ``-v`` go before or after
+the command. Errors print ``error: ...`` on standard error, or with ``--json`` a
+JSON object ``{"error": ..., "type": ...}`` on standard output, and exit with
+status 2. ``-q`` discards the progress bars libraries draw on standard error;
+logging shows warnings only (``-v``: this package's INFO lines too), never DEBUG.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +24,23 @@ from rich.table import Table
 from . import views
 
 __all__ = ["main", "build_parser"]
+
+#: Loggers of ours that ``-v`` opens to INFO (libraries stay at WARNING).
+_OWN_LOGGERS = ("memory", "graphs")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are JSON when asked (``json_errors``)."""
+
+    def __init__(self, *args: Any, json_errors: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_errors = json_errors
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"error": message, "type": "UsageError"}))
+            raise SystemExit(2)
+        super().error(message)
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
@@ -79,7 +102,7 @@ def _run(args: argparse.Namespace) -> Any:
     if args.command == "serve":
         from .server import serve
 
-        serve(args.store, args.host, args.port)
+        serve(args.store, args.host, args.port, allowed_hosts=args.allow_host, as_json=args.json)
         return None
     with open_existing(args.store) as store:
         if args.command == "summary":
@@ -93,54 +116,112 @@ def _run(args: argparse.Namespace) -> Any:
         return {"nodes": views.export_graph(store, args.format, args.out), "out": str(args.out)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Options accepted before and after the command (after it, they override nothing unless given)."""
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    from memory.cliutil import store_location
+
+    parser.add_argument("--store", type=store_location, help="store directory or postgresql://...?schema=NAME",
+                        **({"default": None} if top else unset))
+    parser.add_argument("--json", action="store_true", help="print JSON (errors too) instead of tables",
+                        **unset)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **unset)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log this package's INFO lines", **unset)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     """The argument parser (sub-commands with their own ``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m graphs.inspect",
-                                     description="Explore what a memory store's graph holds.")
-    parser.add_argument("--store", required=True, type=Path, help="store directory")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser = _Parser(prog="python -m graphs.inspect", json_errors=json_errors,
+                     description="Explore what a memory store's graph holds.")
+    _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="summary, entity, path, explain, export or serve")
-    summary = sub.add_parser("summary", help="counts, degree distribution, hubs, synonymy clusters",
-                             description="Counts, entity degree distribution, largest hubs and synonymy clusters.")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:  # noqa: A002
+        sub_parser = sub.add_parser(name, help=help, description=description, json_errors=json_errors)
+        _add_common(sub_parser, top=False)
+        return sub_parser
+
+    summary = command("summary", "counts, degree distribution, hubs, synonymy clusters",
+                      "Counts, entity degree distribution, largest hubs and synonymy clusters.")
     summary.add_argument("--top", type=int, default=10, help="hubs and clusters shown (default 10)")
-    entity = sub.add_parser("entity", help="an entity's facts, mentions and synonyms",
-                            description="Facts in and out (with validity and sources), mentions, synonyms.")
+    entity = command("entity", "an entity's facts, mentions and synonyms",
+                     "Facts in and out (with validity and sources), mentions, synonyms.")
     entity.add_argument("name", help="entity name")
-    path = sub.add_parser("path", help="shortest weighted paths between two entities",
-                          description="Shortest paths over fact and synonymy edges (length 1/weight), "
-                                      "with the fact on each hop.")
+    path = command("path", "shortest weighted paths between two entities",
+                   "Shortest paths over fact and synonymy edges (length 1/weight), with the fact on each hop.")
     path.add_argument("source", help="first entity")
     path.add_argument("target", help="second entity")
     path.add_argument("--count", type=int, default=3, help="paths shown (default 3)")
-    explain = sub.add_parser("explain", help="seeds, PPR mass and how each hit was reached",
-                             description="Run a query and show its seed nodes, the entities holding the "
-                                         "most PPR mass and the strongest path to each top passage.")
+    explain = command("explain", "seeds, PPR mass and how each hit was reached",
+                      "Run a query and show its seed nodes, the entities holding the most PPR mass and the "
+                      "strongest path to each top passage.")
     explain.add_argument("query", help="the question")
     explain.add_argument("--top-k", type=int, default=5, help="passages (default 5)")
     explain.add_argument("--mode", default="hipporag", help="retrieval mode (default hipporag)")
     explain.add_argument("--as-of", default=None, metavar="DATE", help="answer as of this date")
-    export = sub.add_parser("export", help="the whole graph as GraphML or JSON (networkx)",
-                            description="Write the graph (entity and passage nodes, weighted edges by kind).")
+    export = command("export", "the whole graph as GraphML or JSON (networkx)",
+                     "Write the graph (entity and passage nodes, weighted edges by kind).")
     export.add_argument("--format", choices=["graphml", "json"], default="graphml", help="file format")
     export.add_argument("--out", required=True, type=Path, help="output file")
-    serve = sub.add_parser("serve", help="the local read-only web viewer",
-                           description="Serve the viewer on http://HOST:PORT (127.0.0.1 by default).")
+    serve = command("serve", "the local read-only web viewer",
+                    "Serve the viewer on http://HOST:PORT (127.0.0.1 by default). It answers only requests "
+                    "whose Host header names this machine's loopback (127.0.0.1, localhost, [::1]) with its "
+                    "port, or a host given with --allow-host.")
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
+                       help="also answer requests for this Host (repeatable), e.g. a name that points here")
     return parser
 
 
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@contextlib.contextmanager
+def _quiet_progress(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, silence every progress bar of the package for the command."""
+    from memory.progress import quiet as is_quiet
+    from memory.progress import set_quiet
+
+    before = is_quiet()
+    set_quiet(quiet or before)
+    try:
+        yield
+    finally:
+        set_quiet(before)
+
+
+def _fail(message: str, kind: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": message, "type": kind}, ensure_ascii=False))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
+    """Run the CLI; returns the exit status (2 on a usage or store error)."""
     from memory.errors import MemoryStoreError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    parser = build_parser(json_errors=as_json)
     try:
-        result = _run(args)
+        args = parser.parse_args(argv)
+        if args.store is None:
+            parser.error("the following arguments are required: --store")
+    except SystemExit as exit_:  # --help (0) or a usage error (2), already printed
+        return int(exit_.code or 0)
+    _configure_logging(args.verbose)
+    try:
+        with _quiet_progress(args.quiet):
+            result = _run(args)
     except (MemoryStoreError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), type(exc).__name__, as_json)
     if result is not None:
         if args.json:
             print(json.dumps(result, indent=2, ensure_ascii=False, default=str))

@@ -4,6 +4,12 @@ Bound to 127.0.0.1 by default; only GET is served (anything else is 405). The pa
 builds its DOM with ``textContent`` (document text is never parsed as HTML) and is
 served with a Content-Security-Policy that allows only its own scripts.
 
+DNS rebinding: a web page whose domain is made to resolve to 127.0.0.1 could read
+the API from the user's browser. So every request's ``Host`` header must name the
+server: the loopback names (``127.0.0.1``, ``localhost``, ``[::1]``) or the address
+it is bound to, with its port, or a host given in ``allowed_hosts``; anything else
+(or no Host) gets ``421 Misdirected Request`` with a JSON error, before any route runs.
+
 API (all JSON): ``/api/summary``, ``/api/search?q=``, ``/api/entity?name=``,
 ``/api/neighbourhood?name=&depth=&limit=``, ``/api/passage?id=``,
 ``/api/query?q=&k=&mode=&as_of=``.
@@ -11,18 +17,21 @@ API (all JSON): ``/api/summary``, ``/api/search?q=``, ``/api/entity?name=``,
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlparse
 
 from . import views
 
-__all__ = ["make_server", "serve"]
+__all__ = ["make_server", "serve", "allowed_host_headers", "LOOPBACK_NAMES"]
+
+#: Host names that always reach a viewer (with its port).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +62,7 @@ def _text(params: dict[str, list[str]], name: str) -> str:
 
 def _routes(store: Any) -> dict[str, Callable[[dict[str, list[str]]], Any]]:
     return {
-        "/api/summary": lambda p: views.summary(store),
+        "/api/summary": lambda p: views.summary(store, _int(p, "top", 10, 50)),
         "/api/search": lambda p: views.search_entities(store, _text(p, "q"), _int(p, "limit", 20, 100)),
         "/api/entity": lambda p: views.entity_view(store, _text(p, "name")),
         "/api/neighbourhood": lambda p: views.neighbourhood(store, _text(p, "name"),
@@ -66,12 +75,68 @@ def _routes(store: Any) -> dict[str, Callable[[dict[str, list[str]]], Any]]:
     }
 
 
-def make_server(store: Any, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
-    """A viewer server over an open store (call ``serve_forever()``; port 0 picks a free one)."""
+def _split_host(entry: str) -> tuple[str, int | None]:
+    """``name[:port]`` -> (name, port); IPv6 literals come back bracketed."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        name, _, rest = entry.partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        name += "]"
+    elif entry.count(":") == 1:
+        name, port = entry.split(":")
+    else:
+        name, port = (f"[{entry}]" if ":" in entry else entry), ""
+    if port and not port.isdigit():
+        raise ValueError(f"bad host {entry!r}: the port must be a number")
+    return name, int(port) if port else None
+
+
+def allowed_host_headers(port: int, bind: str = "127.0.0.1", extra: Iterable[str] = ()) -> frozenset[str]:
+    """The ``Host`` header values a viewer on ``bind:port`` answers.
+
+    The loopback names and the bound address (when it is one address, not a
+    wildcard) with the port, and each ``extra`` entry: ``name`` (with the port) or
+    ``name:port`` (exactly). Port 80 also allows the bare name.
+
+    >>> sorted(allowed_host_headers(8765, extra=["viewer.test"]))
+    ['127.0.0.1:8765', '[::1]:8765', 'localhost:8765', 'viewer.test:8765']
+    """
+    names: set[tuple[str, int | None]] = {(name, None) for name in LOOPBACK_NAMES}
+    try:
+        address = ipaddress.ip_address(bind)
+        if not address.is_unspecified:
+            names.add(_split_host(str(address)))
+    except ValueError:
+        pass  # a name such as "localhost" is covered above, others must be allowed explicitly
+    names.update(_split_host(entry) for entry in extra)
+    allowed = set()
+    for name, fixed in names:
+        allowed.add(f"{name}:{fixed or port}")
+        if (fixed or port) == 80:
+            allowed.add(name)
+    return frozenset(allowed)
+
+
+def make_server(store: Any, host: str = "127.0.0.1", port: int = 8765,
+                allowed_hosts: Iterable[str] = ()) -> ThreadingHTTPServer:
+    """A viewer server over an open store (call ``serve_forever()``; port 0 picks a free one).
+
+    Parameters
+    ----------
+    store : MemoryStore
+    host, port : str, int
+        Where to listen.
+    allowed_hosts : iterable of str
+        Further ``Host`` header values to answer (``name`` or ``name:port``), besides the
+        loopback names (see :func:`allowed_host_headers`).
+    """
     from memory.errors import MemoryStoreError, UnknownDocumentError, UnknownEntityError
 
     routes = _routes(store)
-    lock = threading.Lock()  # one store, one request at a time
+    extra = list(allowed_hosts)
+    for entry in extra:
+        _split_host(entry)  # a bad entry is an error now, not at the first request
+    accepted: dict[str, frozenset[str]] = {}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "memory-inspect"
@@ -89,7 +154,19 @@ def make_server(store: Any, host: str = "127.0.0.1", port: int = 8765) -> Thread
             self._send(status, json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8"),
                        "application/json; charset=utf-8")
 
+        def _host_allowed(self) -> bool:
+            host = (self.headers.get("Host") or "").strip().lower()
+            if host in accepted["hosts"]:
+                return True
+            self._json(HTTPStatus.MISDIRECTED_REQUEST,
+                       {"error": f"this viewer does not answer for Host {host[:100]!r}; open it as "
+                                 f"http://127.0.0.1:{self.server.server_address[1]}/ or start it with "
+                                 "--allow-host NAME"})
+            return False
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if not self._host_allowed():
+                return None
             url = urlparse(self.path)
             if url.path in ("/", "/index.html"):
                 return self._file("index.html")
@@ -99,12 +176,14 @@ def make_server(store: Any, host: str = "127.0.0.1", port: int = 8765) -> Thread
             if route is None:
                 return self._json(404, {"error": f"no such page {url.path!r}"})
             try:
-                with lock:
-                    result = route(parse_qs(url.query))
+                result = route(parse_qs(url.query))  # the store serves concurrent reads itself
             except (UnknownEntityError, UnknownDocumentError) as exc:
                 return self._json(404, {"error": str(exc).strip("'\"")})
             except (ValueError, MemoryStoreError) as exc:
                 return self._json(400, {"error": str(exc)})
+            except Exception:  # noqa: BLE001 - answer, log, keep serving
+                logger.exception("viewer request %s failed", url.path)
+                return self._json(500, {"error": "internal error (see the viewer's log)"})
             return self._json(200, result)
 
         def _file(self, name: str) -> None:
@@ -114,25 +193,34 @@ def make_server(store: Any, host: str = "127.0.0.1", port: int = 8765) -> Thread
             self._send(200, path.read_bytes(), _STATIC_TYPES[path.suffix])
 
         def _read_only(self) -> None:
-            self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "the viewer is read-only"})
+            if self._host_allowed():
+                self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "the viewer is read-only"})
 
         do_POST = do_PUT = do_DELETE = do_PATCH = _read_only  # noqa: N815
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             logger.info("%s %s", self.address_string(), format % args)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
+    accepted["hosts"] = allowed_host_headers(server.server_address[1], host, extra)
+    return server
 
 
-def serve(store_path: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the viewer for the store at ``store_path`` until interrupted."""
+def serve(store_path: Path, host: str = "127.0.0.1", port: int = 8765, allowed_hosts: Iterable[str] = (),
+          as_json: bool = False) -> None:
+    """Serve the viewer for the store at ``store_path`` until interrupted.
+
+    Prints the address (a JSON line with ``as_json``); see :func:`make_server`.
+    """
     from memory.cli import open_existing
 
     with open_existing(store_path) as store:
-        server = make_server(store, host, port)
+        server = make_server(store, host, port, allowed_hosts)
         if host not in ("127.0.0.1", "localhost", "::1"):
             logger.warning("the viewer is reachable from other machines on %s", host)
-        print(f"serving {store_path} on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{server.server_address[1]}/"
+        print(json.dumps({"serving": str(store_path), "url": url}) if as_json
+              else f"serving {store_path} on {url} (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

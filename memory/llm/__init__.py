@@ -5,9 +5,9 @@
 'http://127.0.0.1:8080/v1'
 """
 
-from .client import ChatClient, LLMConfig, LLMError, LLMOutputError, check_schema
-from .extract import LLMExtractor
-from .reader import Answer, LLMReader
+from .client import ChatClient, LLMConfig, LLMError, LLMOutputError, reply_schema, validate_reply
+from .extract import ExtractionReply, LLMExtractor
+from .reader import Answer, AnswerReply, LLMReader
 
-__all__ = ["ChatClient", "LLMConfig", "LLMError", "LLMOutputError", "check_schema", "LLMExtractor",
-           "LLMReader", "Answer"]
+__all__ = ["ChatClient", "LLMConfig", "LLMError", "LLMOutputError", "reply_schema", "validate_reply",
+           "LLMExtractor", "ExtractionReply", "LLMReader", "Answer", "AnswerReply"]

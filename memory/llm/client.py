@@ -1,11 +1,15 @@
-"""A client for any OpenAI-compatible chat endpoint (``POST {base_url}/chat/completions``).
+"""A client for any OpenAI-compatible chat endpoint, over the ``openai`` SDK.
 
-Structured output: the request carries ``response_format`` with a JSON schema; a
-server that refuses it (HTTP 400 naming ``response_format``) is asked again with
-``{"type": "json_object"}``, then with the schema in the prompt only. The reply is
-parsed with :func:`json.loads` and checked against the schema's required keys and
-types; anything else is a :class:`LLMOutputError` (model text is never evaluated).
-Connection errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff.
+The SDK does the HTTP, the timeouts and the retries: connection errors, timeouts,
+HTTP 408, 409, 429 and 5xx are retried ``LLMConfig.retries`` times with exponential
+backoff and jitter (0.5 s doubling up to 8 s), honouring ``Retry-After``.
+
+Structured output: a reply's shape is a pydantic model. The request carries
+``response_format`` with the model's JSON schema; a server that refuses it
+(HTTP 400 naming ``response_format``) is asked again with ``{"type":
+"json_object"}``, then with the schema in the prompt only. The reply is parsed with
+:func:`json.loads` and validated by the model; anything else is an
+:class:`LLMOutputError` naming the problem (model text is never evaluated).
 """
 
 from __future__ import annotations
@@ -13,17 +17,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from ..errors import MemoryStoreError
 
-__all__ = ["LLMConfig", "ChatClient", "LLMError", "LLMOutputError", "check_schema"]
+__all__ = ["LLMConfig", "ChatClient", "LLMError", "LLMOutputError", "validate_reply", "reply_schema"]
 
 logger = logging.getLogger(__name__)
+
+Reply = TypeVar("Reply", bound=BaseModel)
 
 
 class LLMError(MemoryStoreError):
@@ -50,7 +55,8 @@ class LLMConfig:
     retries : int
         Further attempts after a transient failure.
     backoff : float
-        First wait between attempts (doubles each time).
+        Unused since the SDK waits between attempts (0.5 s doubling, with jitter,
+        or what the server's ``Retry-After`` says); kept so old configs still load.
     temperature : float
     max_tokens : int
     """
@@ -80,40 +86,62 @@ class LLMConfig:
                          self.timeout, self.retries, self.backoff, self.temperature, self.max_tokens)
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
+def reply_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema sent for a reply model (no extra keys at the top level).
+
+    >>> from pydantic import BaseModel
+    >>> class A(BaseModel):
+    ...     answer: str
+    >>> reply_schema(A)["required"], reply_schema(A)["additionalProperties"]
+    (['answer'], False)
+    """
+    schema = model.model_json_schema()
+    schema.setdefault("additionalProperties", False)
+    return schema
 
 
-def check_schema(value: Any, schema: dict[str, Any], where: str = "reply") -> None:
-    """Check a parsed reply against the parts of a JSON schema we use (type, required,
-    properties, items); raise :class:`LLMOutputError` naming the first mismatch.
+def validate_reply(text: str, model: type[Reply]) -> Reply:
+    """Parse a reply as JSON (a markdown fence around it is dropped) and validate it.
 
-    >>> check_schema({"a": ["x"]}, {"type": "object", "required": ["a"],
-    ...                              "properties": {"a": {"type": "array", "items": {"type": "string"}}}})
-    >>> check_schema({"a": [1]}, {"type": "object", "properties": {"a": {"type": "array",
-    ...                            "items": {"type": "string"}}}})
+    Raises
+    ------
+    LLMOutputError
+        Naming the first problem: not JSON, a missing key, a wrong type.
+
+    Examples
+    --------
+    >>> from pydantic import BaseModel
+    >>> class A(BaseModel):
+    ...     answer: str
+    >>> validate_reply('```json\\n{"answer": "Paris"}\\n```', A).answer
+    'Paris'
+    >>> validate_reply('{"answer": 3}', A)
     Traceback (most recent call last):
     ...
-    memory.llm.client.LLMOutputError: reply.a[0] should be a string, got int
+    memory.llm.client.LLMOutputError: reply.answer: input should be a valid string, got int
     """
-    expected = schema.get("type")
-    if expected in _TYPES and (not isinstance(value, _TYPES[expected]) or
-                               (expected in ("integer", "number") and isinstance(value, bool))):
-        article = "an" if expected[0] in "aeiou" else "a"
-        raise LLMOutputError(f"{where} should be {article} {expected}, got {type(value).__name__}")
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                raise LLMOutputError(f"{where} lacks the required key {key!r}")
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                check_schema(value[key], sub, f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            check_schema(item, schema["items"], f"{where}[{i}]")
+    try:
+        value = json.loads(_strip_fences(text))
+    except json.JSONDecodeError as exc:
+        raise LLMOutputError(f"the model did not answer with JSON ({exc.msg}): {text[:200]!r}") from None
+    except RecursionError:
+        raise LLMOutputError("the model did not answer with JSON (nested too deeply)") from None
+    try:
+        return model.model_validate(value, strict=True)
+    except ValidationError as exc:
+        raise LLMOutputError(_first_problem(exc, value)) from None
+
+
+def _first_problem(exc: ValidationError, value: Any) -> str:
+    error = exc.errors()[0]
+    location = "reply" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    if error["type"] == "missing":
+        return f"{location.rsplit('.', 1)[0]} lacks the required key {error['loc'][-1]!r}"
+    return f"{location}: {error['msg'].lower()}, got {type(error.get('input')).__name__}"
 
 
 class ChatClient:
-    """Chat completions with retries and JSON-schema constrained replies.
+    """Chat completions with retries and schema-constrained replies, over the ``openai`` SDK.
 
     Parameters
     ----------
@@ -122,7 +150,12 @@ class ChatClient:
     """
 
     def __init__(self, config: LLMConfig | None = None) -> None:
+        from openai import OpenAI
+
         self.config = (config or LLMConfig()).resolved()
+        # A local server needs no key, but the SDK wants one; servers without keys ignore it.
+        self._sdk = OpenAI(base_url=self.config.base_url, api_key=self.config.api_key or "no-key",
+                           timeout=self.config.timeout, max_retries=self.config.retries)
         self._format_support = ["json_schema", "json_object", "prompt"]
 
     @property
@@ -130,50 +163,49 @@ class ChatClient:
         """``model@base_url``, part of cache keys."""
         return f"{self.config.model}@{self.config.base_url}"
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        request = urllib.request.Request(f"{self.config.base_url}/chat/completions",
-                                         data=json.dumps(body).encode("utf-8"), headers=headers)
-        wait = self.config.backoff
-        for attempt in range(self.config.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                    return json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", "replace")[:500]
-                if exc.code == 429 or exc.code >= 500:
-                    problem = f"HTTP {exc.code}: {detail}"
-                else:
-                    raise _HTTPRefusal(exc.code, detail) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                problem = str(getattr(exc, "reason", exc))
-            except json.JSONDecodeError:
-                raise LLMError(f"{self.config.base_url} did not answer with JSON") from None
-            if attempt < self.config.retries:
-                logger.warning("LLM request failed (%s); retrying in %.1f s", problem, wait)
-                time.sleep(wait)
-                wait *= 2
-        raise LLMError(f"{self.config.base_url}: {problem} (after {self.config.retries + 1} attempts)")
+    def _request(self, body: dict[str, Any]) -> Any:
+        """One chat completion (the SDK retries transient failures); errors become LLMError."""
+        import openai
 
-    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> str:
-        """The assistant's reply text (with ``schema``: asking for JSON matching it)."""
+        attempts = f"after {self.config.retries + 1} attempts"
+        try:
+            return self._sdk.chat.completions.create(**body)
+        except openai.APIConnectionError as exc:  # includes timeouts
+            raise LLMError(f"{self.config.base_url}: {exc} ({attempts})") from None
+        except openai.APIStatusError as exc:
+            detail = _detail(exc)
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                raise LLMError(f"{self.config.base_url}: HTTP {exc.status_code}: {detail} ({attempts})") from None
+            raise _Refusal(exc.status_code, detail) from None
+        except (openai.OpenAIError, ValueError) as exc:  # e.g. a body that is not JSON
+            raise LLMError(f"{self.config.base_url} did not answer with a chat completion "
+                           f"({type(exc).__name__}: {exc})") from None
+
+    def complete(self, messages: list[dict[str, str]], schema: type[BaseModel] | None = None) -> str:
+        """The assistant's reply text (with ``schema``: asking for JSON matching the model).
+
+        Raises
+        ------
+        LLMError
+            When the endpoint cannot be reached, keeps failing or refuses the request.
+        """
         body: dict[str, Any] = {"model": self.config.model, "messages": messages,
                                 "temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         while True:
             mode = self._format_support[0] if schema else "none"
-            if mode == "json_schema":
-                body["response_format"] = {"type": "json_schema",
-                                           "json_schema": {"name": "reply", "schema": schema, "strict": True}}
+            body.pop("response_format", None)
+            if mode == "json_schema" and schema is not None:
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "reply", "schema": reply_schema(schema), "strict": True}}
             elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}
-            else:
-                body.pop("response_format", None)
+            elif mode == "prompt" and schema is not None:
+                body["messages"] = messages + [{"role": "system", "content": "Answer with JSON only, matching "
+                                                f"this schema: {json.dumps(reply_schema(schema))}"}]
             try:
-                reply = self._post(body)
+                reply = self._request(body)
                 break
-            except _HTTPRefusal as refusal:
+            except _Refusal as refusal:
                 if schema and "response_format" in refusal.detail and len(self._format_support) > 1:
                     logger.info("the server refused response_format %s; trying %s", mode,
                                 self._format_support[1])
@@ -182,36 +214,33 @@ class ChatClient:
                 raise LLMError(f"{self.config.base_url} refused the request: HTTP {refusal.code}: "
                                f"{refusal.detail}") from None
         try:
-            return str(reply["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError):
+            return str(reply.choices[0].message.content or "")
+        except (AttributeError, IndexError, TypeError):
             raise LLMOutputError("the reply has no choices[0].message.content") from None
 
-    def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
-        """The reply parsed as JSON and checked against ``schema``.
+    def complete_json(self, messages: list[dict[str, str]], schema: type[Reply]) -> Reply:
+        """The reply parsed as JSON and validated by the pydantic model ``schema``.
 
         Raises
         ------
         LLMOutputError
-            When the reply is not JSON or does not match the schema (the reply's
+            When the reply is not JSON or does not match the model (the reply's
             start is quoted in the message).
         """
-        prompt = messages
-        if self._format_support[0] == "prompt":
-            prompt = messages + [{"role": "system", "content": "Answer with JSON only, matching this "
-                                                               f"schema: {json.dumps(schema)}"}]
-        text = self.complete(prompt, schema)
-        try:
-            value = json.loads(_strip_fences(text))
-        except json.JSONDecodeError as exc:
-            raise LLMOutputError(f"the model did not answer with JSON ({exc.msg}): {text[:200]!r}") from None
-        check_schema(value, schema)
-        return value
+        return validate_reply(self.complete(messages, schema), schema)
 
 
-class _HTTPRefusal(Exception):
+class _Refusal(Exception):
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(code, detail)
         self.code, self.detail = code, detail
+
+
+def _detail(exc: Any) -> str:
+    try:
+        return exc.response.text[:500]
+    except Exception:  # noqa: BLE001 - a body that cannot be read: say what the SDK says
+        return str(exc)[:500]
 
 
 def _strip_fences(text: str) -> str:

@@ -8,26 +8,32 @@ content, so a corpus is never extracted twice.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Annotated, Sequence
 
-from tqdm.auto import tqdm
+from pydantic import BaseModel, WithJsonSchema
 
 from ..documents import Document
 from ..extract.base import Extraction
-from .client import ChatClient, LLMConfig, LLMOutputError
+from .client import ChatClient, LLMConfig, LLMOutputError, reply_schema
+from ..progress import progress
 
-__all__ = ["LLMExtractor", "EXTRACTION_SCHEMA"]
+__all__ = ["LLMExtractor", "ExtractionReply", "EXTRACTION_SCHEMA"]
 
 logger = logging.getLogger(__name__)
 
-EXTRACTION_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "entities": {"type": "array", "items": {"type": "string"}},
-        "triples": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-    },
-    "required": ["entities", "triples"],
-}
+#: A triple as asked for (three strings); a reply's triples of another length are dropped.
+_Triple = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"type": "string"},
+                                               "minItems": 3, "maxItems": 3})]
+
+
+class ExtractionReply(BaseModel):
+    """What the extraction prompt asks the model for."""
+
+    entities: list[str]
+    triples: list[_Triple]
+
+
+EXTRACTION_SCHEMA = reply_schema(ExtractionReply)
 _INSTRUCTIONS = (
     "Extract the named entities of the passage and the facts it states between them. "
     'Answer with JSON: {"entities": [names], "triples": [[subject, relation, object], ...]}. '
@@ -59,17 +65,16 @@ class LLMExtractor:
     def extract(self, docs: Sequence[Document]) -> list[Extraction]:
         """One extraction per passage, in order."""
         out = []
-        for doc in tqdm(docs, desc="llm extract", unit="passage", leave=False, disable=len(docs) < 5 or None):
+        for doc in progress(docs, desc="llm extract", unit="passage", minimum=5):
             text = f"Title: {doc.title}\n\n{doc.text}" if doc.title else doc.text
             try:
                 reply = self.client.complete_json(
                     [{"role": "system", "content": _INSTRUCTIONS}, {"role": "user", "content": text}],
-                    EXTRACTION_SCHEMA)
+                    ExtractionReply)
             except LLMOutputError as exc:
                 if self.on_error == "raise":
                     raise LLMOutputError(f"passage {doc.id or doc.title!r}: {exc}") from None
                 logger.warning("passage %r: %s; no facts kept", doc.id, exc)
-                reply = {"entities": [], "triples": []}
-            triples = [t for t in reply["triples"] if len(t) == 3]
-            out.append(Extraction.build(reply["entities"], triples))
+                reply = ExtractionReply(entities=[], triples=[])
+            out.append(Extraction.build(reply.entities, [t for t in reply.triples if len(t) == 3]))
         return out

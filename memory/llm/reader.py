@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Annotated, Sequence
 
-from .client import ChatClient, LLMConfig
+from pydantic import BaseModel, WithJsonSchema
 
-__all__ = ["LLMReader", "ANSWER_SCHEMA", "Answer"]
+from .client import ChatClient, LLMConfig, reply_schema
 
-ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 200}},
-                 "required": ["answer"]}
+__all__ = ["LLMReader", "AnswerReply", "ANSWER_SCHEMA", "Answer"]
+
+
+class AnswerReply(BaseModel):
+    """What the reader's prompt asks the model for (a short answer; longer ones are kept)."""
+
+    answer: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 200})]
+
+
+ANSWER_SCHEMA = reply_schema(AnswerReply)
 _INSTRUCTIONS = ("Answer the question from the passages with a short phrase (a name, date or number), "
                  'not a sentence. Answer with JSON: {"answer": "..."}.')
 
@@ -42,5 +50,5 @@ class LLMReader:
         context = "\n\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
         reply = self.client.complete_json(
             [{"role": "system", "content": _INSTRUCTIONS},
-             {"role": "user", "content": f"Passages:\n{context}\n\nQuestion: {question}"}], ANSWER_SCHEMA)
-        return Answer(reply["answer"].strip(), tuple(passages))
+             {"role": "user", "content": f"Passages:\n{context}\n\nQuestion: {question}"}], AnswerReply)
+        return Answer(reply.answer.strip(), tuple(passages))

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 #: memory.errors class name -> (code, HTTP status), looked up by name along the MRO.
 STORE_ERRORS: dict[str, tuple[str, int]] = {
     "InvalidDocumentError": ("invalid_document", 400),
+    "DocumentTooLargeError": ("document_too_large", 413),
+    "InvalidFactError": ("invalid_fact", 400),
+    "InputFileError": ("invalid_input_file", 400),
     "InvalidQueryError": ("invalid_query", 400),
     "ConfigError": ("invalid_config", 400),
     "UnknownDocumentError": ("unknown_document", 404),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+
 
 from .bank import BankQueries
 from .documents import DocumentQueries

@@ -1,4 +1,7 @@
 // The viewer: every text from the store is inserted with textContent, never as HTML.
+// Graph element ids are generated ("n0", "n1", ... for nodes, "e0", ... for edges) and never
+// taken from entity names, so an entity named "e0" cannot collide with an edge's id;
+// the name travels in the element's data.
 "use strict";
 const $ = (id) => document.getElementById(id);
 let cy = null;
@@ -11,7 +14,7 @@ function el(tag, text, cls) {
 }
 
 async function api(path, params) {
-  const url = path + "?" + new URLSearchParams(params).toString();
+  const url = path + "?" + new URLSearchParams(params || {}).toString();
   $("status").textContent = "loading…";
   const response = await fetch(url);
   const body = await response.json();
@@ -35,10 +38,24 @@ function table(headers, rows) {
 function wrap(node) { const td = el("td"); td.appendChild(node); return td; }
 function link(text, action) { const a = el("span", text, "clickable"); a.addEventListener("click", action); return a; }
 
+// Elements for Cytoscape: ids are positions, names are data.
+function graphElements(data) {
+  const ids = new Map();
+  const elements = [];
+  data.nodes.forEach((n, i) => {
+    ids.set(n.name, "n" + i);
+    elements.push({ data: { id: "n" + i, name: n.name, label: n.name, degree: n.degree } });
+  });
+  data.edges.forEach((e, i) => {
+    if (!ids.has(e.source) || !ids.has(e.target)) return;
+    elements.push({ data: { id: "e" + i, source: ids.get(e.source), target: ids.get(e.target),
+      label: e.label, kind: e.kind } });
+  });
+  return { elements, ids };
+}
+
 function drawGraph(data, lit) {
-  const elements = data.nodes.map((n) => ({ data: { id: n.name, label: n.name, degree: n.degree } }));
-  data.edges.forEach((e, i) => elements.push({ data: { id: "e" + i, source: e.source, target: e.target,
-    label: e.label, kind: e.kind } }));
+  const { elements, ids } = graphElements(data);
   if (cy) cy.destroy();
   cy = cytoscape({
     container: $("graph"), elements,
@@ -54,10 +71,49 @@ function drawGraph(data, lit) {
     layout: { name: "cose", animate: false, padding: 30, nodeRepulsion: () => 400000, idealEdgeLength: () => 90 },
     minZoom: 0.2, maxZoom: 1.5,
   });
-  cy.getElementById(data.center).addClass("center");
-  (lit || []).forEach((name) => cy.getElementById(name).addClass("lit"));
-  cy.on("tap", "node", (event) => showEntity(event.target.id()));
+  if (ids.has(data.center)) cy.getElementById(ids.get(data.center)).addClass("center");
+  (lit || []).forEach((name) => { if (ids.has(name)) cy.getElementById(ids.get(name)).addClass("lit"); });
+  cy.on("tap", "node", (event) => showEntity(event.target.data("name")));
   window.viewerGraph = cy;  // for tests and the console
+}
+
+function entityList(title, entities, emptyText) {
+  $("left-title").textContent = title;
+  const list = $("results");
+  list.replaceChildren();
+  if (!entities.length) list.appendChild(el("li", emptyText, "muted"));
+  entities.forEach((e) => {
+    const item = el("li", `${e.name} (${e.degree})`);
+    item.dataset.name = e.name;
+    item.addEventListener("click", () => showEntity(e.name));
+    list.appendChild(item);
+  });
+}
+
+async function overview() {
+  const summary = await api("/api/summary", { top: 15 });
+  entityList("Largest hubs", summary.hubs, "the store has no entities yet");
+  $("detail-title").textContent = "Overview";
+  const detail = $("detail");
+  detail.replaceChildren();
+  detail.appendChild(el("p", "Click a hub (left) to draw its neighbourhood, search an entity by name, "
+    + "or ask a question to see which entities the graph walk lights up and which passages come back.", "hint"));
+  detail.appendChild(el("h3", "This store"));
+  detail.appendChild(table(["documents", "entities", "facts"], [[summary.documents, summary.entities, summary.facts]]));
+  detail.appendChild(table(["edges", "count"], Object.entries(summary.edges)));
+  detail.appendChild(el("h3", "Largest hubs"));
+  detail.appendChild(table(["entity", "degree"], summary.hubs.map((h) =>
+    [link(h.name, () => showEntity(h.name)), h.degree])));
+  detail.appendChild(el("h3", "Entity degrees"));
+  detail.appendChild(table(["degree", "entities"], Object.entries(summary.degree_distribution)));
+  if (summary.hubs.length && !cy) {  // something to look at: the largest hub's neighbourhood
+    drawGraph(await api("/api/neighbourhood", { name: summary.hubs[0].name, limit: 40 }));
+  }
+  if (summary.synonymy_clusters.length) {
+    detail.appendChild(el("h3", "Synonymy clusters"));
+    detail.appendChild(table(["size", "members"], summary.synonymy_clusters.map((c) =>
+      [c.size, c.members.join(", ")])));
+  }
 }
 
 async function showEntity(name) {
@@ -94,15 +150,7 @@ async function showPassage(id) {
 
 async function search(text) {
   const found = await api("/api/search", { q: text });
-  const list = $("results");
-  list.replaceChildren();
-  if (!found.length) list.appendChild(el("li", "no entity matches", "muted"));
-  found.forEach((e) => {
-    const item = el("li", `${e.name} (${e.degree})`);
-    item.dataset.name = e.name;
-    item.addEventListener("click", () => showEntity(e.name));
-    list.appendChild(item);
-  });
+  entityList("Entities", found, "no entity matches");
   if (found.length) showEntity(found[0].name);
 }
 
@@ -124,9 +172,12 @@ async function query(text, asOf) {
      (h.explanation.paths && h.explanation.paths.length) ? h.explanation.paths[0].nodes.join(" → ")
                                                          : h.explanation.summary])));
   detail.appendChild(el("h3", "PPR mass"));
+  detail.appendChild(el("p", "The share of the graph walk's time spent on each entity (red in the graph).", "muted"));
   detail.appendChild(table(["entity", "mass"], result.ppr_mass.map((m) =>
     [link(m.name, () => showEntity(m.name)), m.mass.toExponential(2)])));
 }
 
 $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search($("search").value).catch(() => {}); });
 $("query-form").addEventListener("submit", (e) => { e.preventDefault(); query($("query").value, $("as-of").value).catch(() => {}); });
+$("overview-button").addEventListener("click", () => { overview().catch(() => {}); });
+overview().catch(() => {});
