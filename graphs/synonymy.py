@@ -15,10 +15,11 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-__all__ = ["NeighbourSearch", "eligible_for_synonymy", "neighbour_lists", "entities_near"]
+__all__ = ["NeighbourSearch", "eligible_for_synonymy", "neighbour_lists", "lists_from_candidates", "entities_near",
+           "SEARCH_MARGIN"]
 
 #: Margin below the threshold for the approximate faiss pass; exact scores decide.
-_SEARCH_MARGIN = 1e-3
+SEARCH_MARGIN = _SEARCH_MARGIN = 1e-3
 
 
 class NeighbourSearch(Protocol):
@@ -81,6 +82,47 @@ def neighbour_lists(
             score = round(float(np.dot(vector, candidate_vectors[target])), 6)
             if score >= threshold:
                 scored.append((-score, candidate_names[target], target))
+        scored.sort()
+        result[source] = [(target, -neg) for neg, _, target in scored[:top_k]]
+    return result
+
+
+def lists_from_candidates(
+    candidates: dict[int, set[int]],
+    vectors_of: Callable[[Sequence[int]], np.ndarray],
+    names: Callable[[Iterable[int]], dict[int, str]],
+    threshold: float,
+    top_k: int,
+    min_alnum: int = 3,
+) -> dict[int, list[tuple[int, float]]]:
+    """Synonym lists of the given sources, each scored exactly over its candidate set.
+
+    Equal to :func:`neighbour_lists` whenever each source's candidates include every
+    entity that can be in its list (e.g. its old list plus the entities added since:
+    an old entity that ranks in the top ``top_k`` now already did before).
+
+    >>> vectors = {1: [1.0, 0.0], 2: [0.99, 0.141], 3: [0.0, 1.0]}
+    >>> lists_from_candidates({1: {2, 3}}, lambda ks: np.array([vectors[k] for k in ks]),
+    ...                       lambda ks: {k: f"entity {k}" for k in ks}, 0.8, 5)
+    {1: [(2, 0.99)]}
+    """
+    sources = sorted(candidates)
+    result: dict[int, list[tuple[int, float]]] = {s: [] for s in sources}
+    if top_k == 0 or not sources:
+        return result
+    everyone = sorted(set(sources) | {t for ts in candidates.values() for t in ts})
+    labels = names(everyone)
+    vectors = dict(zip(everyone, np.asarray(vectors_of(everyone), dtype=np.float64)))
+    for source in sources:
+        if not eligible_for_synonymy(labels.get(source, ""), min_alnum):
+            continue
+        scored = []
+        for target in candidates[source] - {source}:
+            if target not in labels or not eligible_for_synonymy(labels[target], min_alnum):
+                continue
+            score = round(float(np.dot(vectors[source], vectors[target])), 6)
+            if score >= threshold:
+                scored.append((-score, labels[target], target))
         scored.sort()
         result[source] = [(target, -neg) for neg, _, target in scored[:top_k]]
     return result

@@ -30,9 +30,9 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from .config import StoreConfig
-from .derived import CatchUp, DerivedState, persist_snapshot
+from .derived import CatchUp, DerivedState, drop_snapshot_before, persist_snapshot
 from .errors import IncompatibleStoreError, StoreClosedError
-from .indexing import Indexer, WriteReport, utc_now
+from .indexing import Indexer, SynonymHints, WriteReport, utc_now
 from .models import Models
 from .storage import Storage
 from .vectors import PendingVectors
@@ -170,16 +170,19 @@ class StoreCore:
             raise RuntimeError("the derived state kept moving; could not get a consistent read")
         if self._snapshot_due and not storage.engine.in_transaction:
             removed, self._snapshot_due, self._snapshot_removed = self._snapshot_removed, False, False
-            self._persist(derived, removed=removed)
+            if removed:  # removals applied over this cache's snapshot: it must not keep them
+                self._drop_older_snapshot(derived.generation)
+            else:
+                self._persist(derived)
 
-    def _persist(self, derived: DerivedState, removed: bool = False) -> None:
+    def _persist(self, derived: DerivedState) -> None:
         """Write the vector snapshot of ``derived`` (outside any transaction)."""
         if self.cache_dir is None or self.storage.read_only:
             return
         with derived.lock.reading():
             snapshot = derived.capture()
         if snapshot is not None:
-            persist_snapshot(self.cache_dir, snapshot, drop_on_failure=removed)
+            persist_snapshot(self.cache_dir, snapshot)
             self._keys_since_snapshot = 0
 
     # -- writes -----------------------------------------------------------------------------------
@@ -187,7 +190,7 @@ class StoreCore:
     def write(self, action: str, target_hash: str, body: Callable[[Indexer], T],
               vectors: dict[tuple[str, str], np.ndarray] | None = None,
               encoder_name: str | None = None, dim: int | None = None,
-              bank_keys: dict[str, np.ndarray] | None = None) -> WriteOutcome:
+              bank_keys: dict[str, np.ndarray] | None = None, hints: SynonymHints | None = None) -> WriteOutcome:
         """Run ``body`` under the write lock as one transaction, log it, then catch up.
 
         Parameters
@@ -204,6 +207,8 @@ class StoreCore:
             Recorded with the first vectors the store receives.
         bank_keys :
             Bank key vectors prepared before the lock, keyed by key text.
+        hints :
+            The neighbour search for new entities done before the lock.
         """
         self._check_open()
         prepared = vectors or {}
@@ -232,7 +237,7 @@ class StoreCore:
             self._catch_up(derived, storage, generation)
             report = WriteReport()
             with derived.lock.reading():
-                indexer = Indexer(storage, PendingVectors(derived.vectors), encode, self.config.graph, report)
+                indexer = Indexer(storage, PendingVectors(derived.vectors), encode, self.config.graph, report, hints)
                 result = body(indexer)
             if report.changed:
                 generation = storage.meta.bump_generation()
@@ -273,15 +278,26 @@ class StoreCore:
         return encode
 
     def _after_write(self, report: WriteReport, bank_nodes: set[str]) -> None:
-        """Catch up, keep the snapshot free of removed vectors, retrain the bank's changed blocks."""
+        """Catch up, keep removed vectors off the disk, retrain the bank's changed blocks.
+
+        After a write that removed rows, an older vector snapshot is deleted (cheap; a
+        later close or catch-up writes a fresh one); otherwise a snapshot is written once
+        enough keys changed since the last one.
+        """
         with self.view() as view:
             derived = view.derived
-        if report.removed_anything or self._keys_since_snapshot >= SNAPSHOT_EVERY_KEYS:
-            self._persist(derived, removed=report.removed_anything)
+        if report.removed_anything:
+            self._drop_older_snapshot(derived.generation)
+        elif self._keys_since_snapshot >= SNAPSHOT_EVERY_KEYS:
+            self._persist(derived)
         if bank_nodes:
             from .bank.state import retrain_stale
 
             report.bank_blocks_retrained = retrain_stale(self)
+
+    def _drop_older_snapshot(self, generation: int) -> None:
+        if self.cache_dir is not None and not self.storage.read_only:
+            drop_snapshot_before(self.cache_dir, generation)
 
     # -- lifecycle --------------------------------------------------------------------------------
 

@@ -22,12 +22,12 @@ from graphs.kg import KnowledgeGraph, Node
 
 from .extract.base import normalize_phrase
 from .rwlock import ReadersWriterLock
-from .snapshot import SNAPSHOT_NAME, Snapshot, read_snapshot, snapshot_generation, write_snapshot
+from .snapshot import Snapshot, read_snapshot, retire_snapshot, snapshot_generation, write_snapshot
 from .storage import EMBEDDING_KINDS, Storage
 from .storage.graph import EdgeRow
 from .vectors import VectorIndex
 
-__all__ = ["DerivedState", "CatchUp", "persist_snapshot"]
+__all__ = ["DerivedState", "CatchUp", "persist_snapshot", "drop_snapshot_before"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,20 +188,12 @@ class DerivedState:
         return self.vectors[kind].reconstruct(list(keys))
 
 
-def persist_snapshot(cache_dir: Path, snapshot: Snapshot, drop_on_failure: bool = False) -> bool:
-    """Write a captured snapshot if the one on disk is older; returns whether it was written.
+def persist_snapshot(cache_dir: Path, snapshot: Snapshot) -> bool:
+    """Write a captured snapshot if the one on disk is older and no row was removed after it."""
+    return write_snapshot(cache_dir, snapshot)
 
-    With ``drop_on_failure`` (after a write removed vectors) an older snapshot that
-    could not be replaced is deleted, so no removed vector stays on disk.
-    """
-    written = write_snapshot(cache_dir, snapshot)
-    if not written and drop_on_failure:
-        on_disk = snapshot_generation(cache_dir)
-        if on_disk is not None and on_disk < snapshot.generation:
-            try:
-                (cache_dir / SNAPSHOT_NAME).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                logger.error("could not delete the stale vector snapshot in %s: %s", cache_dir, exc)
-    return written
+
+def drop_snapshot_before(cache_dir: Path, generation: int) -> None:
+    """Delete the snapshot if it is older than ``generation`` (it may hold removed vectors),
+    and keep any older one from being written later."""
+    retire_snapshot(cache_dir, generation)

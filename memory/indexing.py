@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from graphs.synonymy import entities_near, neighbour_lists
+from graphs.synonymy import SEARCH_MARGIN, entities_near, lists_from_candidates, neighbour_lists
 
 from .config import GraphConfig
 from .documents import Document
@@ -29,7 +29,7 @@ from .storage import Change, Storage
 from .timeexpr import Interval, text_interval
 from .vectors import PendingVectors
 
-__all__ = ["Indexer", "WriteReport", "PreparedDocument", "Encoder", "suppression_digest", "utc_now"]
+__all__ = ["Indexer", "WriteReport", "PreparedDocument", "Encoder", "SynonymHints", "suppression_digest", "utc_now"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,15 @@ def suppression_digest(kind: str, *parts: str) -> str:
 def utc_now() -> str:
     """Current UTC time as ISO 8601 with seconds."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SynonymHints:
+    """Neighbour search done before the write lock: for each new entity name, the ids of the
+    entities within the synonymy threshold (less the search margin) at ``generation``."""
+
+    generation: int
+    near: dict[str, set[int]]
 
 
 @dataclass(frozen=True)
@@ -155,12 +164,13 @@ class Indexer:
     """
 
     def __init__(self, storage: Storage, pending: PendingVectors, encode: Encoder, graph_config: GraphConfig,
-                 report: WriteReport) -> None:
+                 report: WriteReport, hints: SynonymHints | None = None) -> None:
         self.storage = storage
         self.pending = pending
         self.encode = encode
         self.graph_config = graph_config
         self.report = report
+        self.hints = hints
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -261,19 +271,82 @@ class Indexer:
 
     def update_synonymy(self) -> None:
         """Recompute the synonym lists a change can have altered, and only those."""
-        config, report = self.graph_config, self.report
-        entities = self.pending["entity"]
+        report = self.report
         new = sorted(report.new_entities - report.removed_entities)
-        sources = set(new) | report.stale_synonym_sources
+        stale = report.stale_synonym_sources - report.removed_entities
+        candidates = self._hinted_candidates(new, stale)
+        if candidates is None:
+            self._recompute_by_search(new, stale)
+            return
+        config = self.graph_config
+        entities = self.pending["entity"]
+        if stale:  # lists that held a removed entity: searched afresh
+            ordered = sorted(stale)
+            for source, (_, ids) in zip(ordered, entities.range_search(entities.vectors_of(ordered),
+                                                                        config.synonymy_threshold - SEARCH_MARGIN)):
+                candidates[source] = {int(i) for i in ids}
+        lists = lists_from_candidates(candidates, entities.vectors_of, self.storage.graph.entity_names,
+                                      config.synonymy_threshold, config.synonymy_top_k, config.synonymy_min_alnum)
+        self._store_lists(lists)
+
+    def _hinted_candidates(self, new: list[int], stale: set[int]) -> dict[int, set[int]] | None:
+        """Each affected list's candidates from the search done before the lock, corrected for
+        what changed since; None when there are no usable hints (then everything is searched).
+
+        A new entity's candidates: its hinted neighbours that still exist, plus whichever
+        entities added since (by other writes or this one) are close. An existing entity
+        close to a new one keeps its old list's members as candidates, plus the new entities
+        close to it: an older entity in its top ``k`` now was in it before.
+        """
+        hints = self.hints
+        if hints is None or not new:
+            return None if new else {}
+        storage = self.storage
+        names = storage.graph.entity_names(new)
+        if any(names[k] not in hints.near for k in new) or hints.generation < storage.meta.log_floor:
+            return None
+        threshold = self.graph_config.synonymy_threshold - SEARCH_MARGIN
+        entities = self.pending["entity"]
+        hinted = {i for k in new for i in hints.near[names[k]]}
+        alive = set(storage.graph.entity_names(hinted)) - self.report.removed_entities
+        since = {key for kind, key, op in storage.meta.changes_between(hints.generation, storage.meta.generation)
+                 if kind == "entity" and op == "add"}
+        since = set(storage.graph.entity_names(since)) - self.report.removed_entities
+        fresh = sorted(since | set(new))
+        close = entities.vectors_of(new) @ entities.vectors_of(fresh).T if fresh else np.zeros((len(new), 0))
+        candidates: dict[int, set[int]] = {}
+        for row, key in enumerate(new):
+            found = {i for i in hints.near[names[key]] if i in alive}
+            found.update(fresh[j] for j in np.nonzero(close[row] >= threshold)[0])
+            candidates[key] = found - {key}
+        near_existing = {i for found in candidates.values() for i in found} - set(new) - stale
+        old_lists: dict[int, set[int]] = {}
+        for source, target in storage.graph.synonym_pairs_of(near_existing):
+            old_lists.setdefault(source, set()).add(target)
+        for existing in near_existing:
+            candidates[existing] = old_lists.get(existing, set()) | {k for k in new if existing in candidates[k]}
+        return candidates
+
+    def _recompute_by_search(self, new: list[int], stale: set[int]) -> None:
+        config = self.graph_config
+        entities = self.pending["entity"]
+        sources = set(new) | stale
         if new:
             sources.update(entities_near(entities.vectors_of(new), entities, config.synonymy_threshold))
-        sources -= report.removed_entities
+        sources -= self.report.removed_entities
         if not sources:
             return
         ordered = sorted(sources)
         lists = neighbour_lists(ordered, entities.vectors_of(ordered), entities, entities.vectors_of,
                                 self.storage.graph.entity_names, config.synonymy_threshold,
                                 config.synonymy_top_k, config.synonymy_min_alnum)
+        self._store_lists(lists)
+
+    def _store_lists(self, lists: dict[int, list[tuple[int, float]]]) -> None:
+        if not lists:
+            return
+        report = self.report
+        ordered = sorted(lists)
         report.touched_entities.update(self.storage.graph.synonym_targets(ordered))
         self.storage.graph.replace_synonym_lists(lists)
         # A changed list changes edges at both ends: old and new targets are touched too.

@@ -15,12 +15,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from graphs.synonymy import SEARCH_MARGIN
+
 from .config import IngestConfig
 from .core import StoreCore, WriteOutcome
 from .documents import Document, coerce_documents, coerce_facts, content_hash
 from .errors import InvalidDocumentError
 from .extract import Extraction, extract_with_cache
-from .indexing import Indexer, PreparedDocument
+from .indexing import Indexer, PreparedDocument, SynonymHints
 from .split import split_documents
 from .temporal import fact_intervals
 
@@ -37,6 +39,8 @@ class _Prepared:
     fresh: dict[str, dict[str, str]] = field(default_factory=dict)
     vectors: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     bank_keys: dict[str, np.ndarray] = field(default_factory=dict)
+    near: dict[str, set[int]] = field(default_factory=dict)
+    near_generation: int | None = None
 
 
 def ingest(core: StoreCore, docs: Any, split: IngestConfig | None = None, facts: Any = None) -> list[str]:
@@ -89,9 +93,11 @@ def write_documents(core: StoreCore, action: str, documents: Sequence[Document],
         indexer.purge_unused_extractions(old_extractions)
 
     embedder = core.models.embedder
+    hints = (SynonymHints(prepared.near_generation, prepared.near)
+             if prepared.near_generation is not None else None)
     outcome = core.write(action, content_hash(*sorted(d.id or "" for d in documents)), body,
                          vectors=prepared.vectors, encoder_name=embedder.name, dim=embedder.dim,
-                         bank_keys=prepared.bank_keys)
+                         bank_keys=prepared.bank_keys, hints=hints)
     logger.info("%s: %s", action, outcome.report.counts())
     return outcome
 
@@ -151,6 +157,24 @@ def _prepare_into(core: StoreCore, prepared: _Prepared, candidates: Sequence[Doc
     keys = sorted(new_keys - set(prepared.bank_keys))
     if keys:
         prepared.bank_keys.update(zip(keys, models.encode("entity", keys)))
+    _search_neighbours(core, prepared, [n for n in names if n not in known])
+
+
+def _search_neighbours(core: StoreCore, prepared: _Prepared, new_names: list[str]) -> None:
+    """Find each new entity's close entities now, so the write lock does not wait for it."""
+    if not new_names or not core.config.graph.synonymy_top_k:
+        return
+    vectors = np.stack([prepared.vectors[("entity", n)] for n in new_names])
+    threshold = core.config.graph.synonymy_threshold - SEARCH_MARGIN
+    with core.view() as view:
+        if view.derived.dim != vectors.shape[1]:
+            return  # the store's first vectors: nothing to search yet
+        found = view.derived.vectors["entity"].range_search(vectors, threshold)
+        generation = view.generation
+    if prepared.near_generation not in (None, generation):
+        prepared.near.clear()  # searched at two generations: start over with the later one
+    prepared.near_generation = generation
+    prepared.near.update({name: {int(i) for i in ids} for name, (_, ids) in zip(new_names, found)})
 
 
 class _Serialised:

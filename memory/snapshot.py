@@ -21,12 +21,13 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Snapshot", "read_snapshot", "write_snapshot", "snapshot_generation", "SNAPSHOT_NAME"]
+__all__ = ["Snapshot", "read_snapshot", "write_snapshot", "snapshot_generation", "retire_snapshot", "SNAPSHOT_NAME"]
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "vectors.npz"
 _LOCK_NAME = "snapshot.lock"
+_FLOOR_NAME = "snapshot.floor"  # no snapshot older than this generation may be written
 _FORMAT = 1
 
 
@@ -94,6 +95,8 @@ def write_snapshot(directory: Path, snapshot: Snapshot) -> bool:
             current = snapshot_generation(directory)
             if current is not None and current >= snapshot.generation:
                 return False
+            if snapshot.generation < _floor(directory):
+                return False  # rows were removed after this state: it must not reach the disk
             payload = {"format": np.int64(_FORMAT), "generation": np.int64(snapshot.generation),
                        "dim": np.int64(snapshot.dim)}
             for kind, (keys, vectors) in snapshot.arrays.items():
@@ -113,3 +116,28 @@ def write_snapshot(directory: Path, snapshot: Snapshot) -> bool:
     except OSError as exc:
         logger.warning("could not write the vector snapshot in %s: %s", directory, exc)
         return False
+
+
+def _floor(directory: Path) -> int:
+    try:
+        return int((directory / _FLOOR_NAME).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def retire_snapshot(directory: Path, generation: int) -> None:
+    """After a write that removed rows at ``generation``: delete an older snapshot and forbid
+    writing any snapshot older than ``generation`` from now on (under the file lock, so a
+    process that is behind cannot put removed vectors back)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with _file_lock(directory):
+            if generation > _floor(directory):
+                tmp = directory / f".{_FLOOR_NAME}.{os.getpid()}.tmp"
+                tmp.write_text(str(generation))
+                os.replace(tmp, directory / _FLOOR_NAME)
+            current = snapshot_generation(directory)
+            if current is not None and current < generation:
+                (directory / SNAPSHOT_NAME).unlink()
+    except OSError as exc:
+        logger.error("could not retire the vector snapshot in %s: %s", directory, exc)

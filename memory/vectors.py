@@ -158,16 +158,20 @@ class PendingKind:
         """Range search over the index as the write would leave it."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         base = self.base.range_search(queries, threshold)
+        hidden = np.array(sorted(self.removed | set(self.added)), dtype=np.int64)
         added_keys = np.array(sorted(self.added), dtype=np.int64)
-        added = np.stack([self.added[int(k)] for k in added_keys]) if len(added_keys) else None
+        extra = None
+        if len(added_keys):
+            added = np.stack([self.added[int(k)] for k in added_keys])
+            extra = queries @ added.T  # one product for every query row
         out = []
         for row, (scores, ids) in enumerate(base):
-            keep = np.array([int(i) not in self.removed and int(i) not in self.added for i in ids], dtype=bool)
-            scores, ids = scores[keep] if len(ids) else scores, ids[keep] if len(ids) else ids
-            if added is not None:
-                extra = added @ queries[row]
-                hit = extra >= threshold
-                scores = np.concatenate([scores, extra[hit].astype(np.float32)])
+            if len(hidden) and len(ids):
+                keep = ~np.isin(ids, hidden)
+                scores, ids = scores[keep], ids[keep]
+            if extra is not None:
+                hit = np.nonzero(extra[row] >= threshold)[0]
+                scores = np.concatenate([scores, extra[row, hit].astype(np.float32)])
                 ids = np.concatenate([ids, added_keys[hit]])
             out.append((scores, ids))
         return out

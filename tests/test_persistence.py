@@ -52,19 +52,34 @@ def test_a_reopened_store_starts_from_the_snapshot_and_catches_up_from_the_log(m
     reader.close()
 
 
-def test_after_a_forget_the_snapshot_on_disk_holds_exactly_the_database_vectors(make_store, tmp_path):
+def test_after_a_forget_no_older_snapshot_stays_and_none_can_be_written_back(make_store, tmp_path, embedder,
+                                                                              extractor):
     store = make_store()
     for doc in BRIDGE_CORPUS:
         store.ingest(doc)
-    store.forget("bob")
-    snapshot = read_snapshot(tmp_path / "store" / "cache", EMBEDDING_KINDS)
-    assert snapshot is not None and snapshot.generation == store.generation
-    with store.view() as view:
-        for kind in EMBEDDING_KINDS:
-            keys, vectors = view.storage.vectors.get(kind)
-            assert np.array_equal(snapshot.arrays[kind][0], keys)
-            assert np.array_equal(snapshot.arrays[kind][1], vectors)
-    assert sum(len(snapshot.arrays[k][0]) for k in EMBEDDING_KINDS) == count(store, "embeddings")
+    cache = tmp_path / "store" / "cache"
+    stale = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
+    stale.stats()  # loaded at the generation before the forget
+    stale_snapshot = stale.core._derived.capture()
+    store.close()  # writes a snapshot of the current generation
+    reopened = MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor)
+    reopened.forget("bob")
+    assert snapshot_generation(cache) is None  # the older snapshot held bob's vectors: deleted
+    from memory.derived import persist_snapshot
+
+    assert not persist_snapshot(cache, stale_snapshot)  # a process that is behind cannot write it back
+    stale.close()
+    assert snapshot_generation(cache) is None
+    reopened.close()  # the current state is written again, and equals the database
+    snapshot = read_snapshot(cache, EMBEDDING_KINDS)
+    with MemoryStore(tmp_path / "store", embedder=embedder, extractor=extractor) as final:
+        assert snapshot is not None and snapshot.generation == final.generation
+        with final.view() as view:
+            for kind in EMBEDDING_KINDS:
+                keys, vectors = view.storage.vectors.get(kind)
+                assert np.array_equal(snapshot.arrays[kind][0], keys)
+                assert np.array_equal(snapshot.arrays[kind][1], vectors)
+        assert sum(len(snapshot.arrays[k][0]) for k in EMBEDDING_KINDS) == count(final, "embeddings")
 
 
 def test_incremental_graph_equals_graph_rebuilt_from_database(make_store, tmp_path, embedder, extractor,

@@ -62,3 +62,36 @@ def test_insertion_order_does_not_matter(make_store, sample_corpus):
     a, b = canonical_dump(forward), canonical_dump(backward)
     for part in ("entities", "mentions", "facts", "synonyms", "vectors", "index_vectors"):
         assert a[part] == b[part], part
+
+
+def test_synonymy_stays_exact_when_another_writer_commits_between_prepare_and_commit(make_store, sample_corpus,
+                                                                                     embedder, extractor):
+    """The neighbour search done before the lock is corrected for entities added (and removed)
+    by a write that committed in between."""
+    from memory import MemoryStore
+
+    config = StoreConfig(graph=GraphConfig(synonymy_threshold=0.75, synonymy_top_k=3))
+    store = make_store(config=config)
+    store.ingest(sample_corpus[:15])
+    other = MemoryStore(store.path, embedder=embedder, extractor=extractor)
+    original = store.core.write
+
+    def write_after_another_writer(*args, **kwargs):
+        other.ingest(sample_corpus[15:30])  # commits after this write prepared, before it locks
+        other.forget(sample_corpus[2]["id"])
+        return original(*args, **kwargs)
+
+    from memory.indexing import Indexer
+
+    searched = []
+    full_search = Indexer._recompute_by_search
+    store.core.write = write_after_another_writer
+    Indexer._recompute_by_search = lambda self, new, stale: searched.append(len(new)) or full_search(self, new, stale)
+    try:
+        store.ingest(sample_corpus[30:45])
+    finally:
+        store.core.write = original
+        Indexer._recompute_by_search = full_search
+    assert searched == []  # this ingest used the search it prepared before the lock
+    other.close()
+    assert _stored(store) == _brute_force(store, 0.75, 3)

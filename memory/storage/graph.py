@@ -222,6 +222,11 @@ class GraphQueries:
         return {int(r[0]) for r in self.engine.select_in("SELECT target FROM synonyms WHERE source IN ({marks})",
                                                          sources)}
 
+    def synonym_pairs_of(self, sources: Iterable[int]) -> list[tuple[int, int]]:
+        """(source, target) of the synonym lists of ``sources``."""
+        return [(int(s), int(t)) for s, t in self.engine.select_in(
+            "SELECT source, target FROM synonyms WHERE source IN ({marks})", sorted(set(sources)))]
+
     def synonym_sources(self, targets: Iterable[int]) -> set[int]:
         """Entities whose synonym list holds any of ``targets``."""
         return {int(r[0]) for r in self.engine.select_in("SELECT source FROM synonyms WHERE target IN ({marks})",
