@@ -264,3 +264,23 @@ def test_where_filters_metadata(client, mode):
     hits = _ok(client.post("/t/filtered/retrieve", json={**query, "where": {"source": {"in": ["chat", "note"]}}}))
     assert {h["doc_id"] for h in hits["hits"]} == {"c1", "n1"}
     assert all(h["metadata"]["source"] in ("chat", "note") for h in hits["hits"])
+
+
+def test_tenants_as_postgresql_schemas(tmp_path, embedder, pg_cluster):
+    """With --database, each tenant is a schema of one PostgreSQL database: the same API,
+    the same isolation, the same forgetting."""
+    database = pg_cluster.conninfo()
+    with BackgroundServer(ServerConfig(root=tmp_path, database=database, embedder=embedder)) as srv:
+        with httpx.Client(base_url=srv.url, timeout=120) as c:
+            _error(c.post("/t/nobody/retrieve", json={"query": "anything"}), "tenant_not_found")
+            assert _ok(c.post("/t/pg-a/ingest", json={"documents": BRIDGE_CORPUS}))["documents"] == len(BRIDGE_CORPUS)
+            _ok(c.post("/t/pg-b/ingest", json={"documents": [{"id": "only-b", "text": "Bruno lives in Oslo."}]}))
+            hits = _ok(c.post("/t/pg-a/retrieve", json={"query": "Where does Bruno live?", "top_k": 10,
+                                                        "mode": "dense"}))["hits"]
+            assert "only-b" not in [h["doc_id"] for h in hits]
+            _ok(c.post("/t/pg-a/forget", json={"ids": ["bob"]}))
+            hits = _ok(c.post("/t/pg-a/retrieve", json={"query": "Where was Bob Mills born?", "top_k": 6,
+                                                        "explain": True}))["hits"]
+            assert "bob" not in [h["doc_id"] for h in hits]
+            stats = _ok(c.post("/t/pg-a/stats"))
+            assert stats["documents"] == len(BRIDGE_CORPUS) - 1 and "/tmp" not in json.dumps(stats)

@@ -26,8 +26,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from .runner import ServerConfig, ServerSetupError, serve
     except ImportError as exc:
         return _missing_extra(exc)
-    config = ServerConfig(root=args.root, host=args.host, port=args.port, token_file=args.token_file,
-                          allow_hosts=args.allow_host, workers=args.threads)
+    config = ServerConfig(root=args.root, database=args.database, host=args.host, port=args.port,
+                          token_file=args.token_file, allow_hosts=args.allow_host, workers=args.threads)
     try:
         serve(config, log_level="info" if args.verbose else "warning")
     except ServerSetupError as exc:
@@ -45,7 +45,7 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     # stdout carries the protocol: everything else goes to stderr
     logging.getLogger().handlers[:] = [logging.StreamHandler(sys.stderr)]
     try:
-        serve_stdio(args.root, args.tenant)
+        serve_stdio(args.root, args.tenant, database=args.database)
     except ServerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -66,7 +66,10 @@ def add_server_parsers(subparsers: Any) -> None:
                     "JSON API at /t/<tenant>/<operation> (schema at /openapi.json) and MCP over "
                     "streamable HTTP at /t/<tenant>/mcp. Binds 127.0.0.1 unless told otherwise; any "
                     "other address needs --token-file.")
-    serve.add_argument("--root", required=True, type=Path, help="directory holding the tenants' stores")
+    serve.add_argument("--root", required=True, type=Path,
+                       help="directory holding the tenants' stores (with --database: their derived caches)")
+    serve.add_argument("--database", default=None, metavar="URL",
+                       help="postgresql://user@host:port/db: each tenant is a schema of this database")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)")
     serve.add_argument("--token-file", type=Path, default=None, metavar="FILE",
@@ -83,6 +86,9 @@ def add_server_parsers(subparsers: Any) -> None:
         "mcp", help="serve one tenant's store over MCP on stdin/stdout (for desktop agents)",
         description="Speak MCP over stdin/stdout for the store ROOT/TENANT (created on its first "
                     "write), with the same tools as the HTTP server.")
-    mcp.add_argument("--root", required=True, type=Path, help="directory holding the tenants' stores")
+    mcp.add_argument("--root", required=True, type=Path,
+                     help="directory holding the tenants' stores (with --database: their derived caches)")
+    mcp.add_argument("--database", default=None, metavar="URL",
+                     help="postgresql://user@host:port/db: the tenant is a schema of this database")
     mcp.add_argument("--tenant", required=True, help="tenant name (a-z, 0-9, '_', '-')")
     mcp.set_defaults(func=_cmd_mcp)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..config import EmbeddingConfig
 from ..embed import Embedder, load_embedder
 from .auth import HostPolicy, TokenTable, is_loopback_host
-from .tenants import DirectoryTenants, TenantRegistry
+from .tenants import TenantRegistry, tenant_backend
 
 __all__ = ["ServerConfig", "bind_socket", "build", "serve", "BackgroundServer", "serve_stdio", "ServerSetupError"]
 
@@ -35,7 +35,10 @@ class ServerConfig:
     Parameters
     ----------
     root : Path
-        Directory holding one store directory per tenant.
+        Directory holding one store directory per tenant (with ``database``: each
+        tenant's derived caches).
+    database : str, optional
+        ``postgresql://user@host:port/db``: each tenant is a schema of this database.
     host, port : str, int
         Where to listen (default 127.0.0.1:8700; port 0 picks a free port).
     token_file : Path, optional
@@ -53,6 +56,7 @@ class ServerConfig:
     """
 
     root: Path
+    database: str | None = None
     host: str = "127.0.0.1"
     port: int = 8700
     token_file: Path | None = None
@@ -100,7 +104,7 @@ def build(config: ServerConfig, port: int) -> tuple[Any, TenantRegistry]:
 
     config.check()
     embedder = config.embedder or load_embedder(EmbeddingConfig())
-    registry = TenantRegistry(DirectoryTenants(config.root, embedder=embedder), workers=config.workers,
+    registry = TenantRegistry(tenant_backend(config.root, config.database, embedder), workers=config.workers,
                               max_open=config.max_open)
     hosts = HostPolicy(port, config.host, config.allow_hosts)
     return create_app(registry, tokens=config.tokens, hosts=hosts, max_body=config.max_body), registry
@@ -165,7 +169,7 @@ class BackgroundServer:
             self._thread.join(timeout=30)
 
 
-def serve_stdio(root: Path, tenant: str, embedder: Embedder | None = None) -> None:
+def serve_stdio(root: Path, tenant: str, embedder: Embedder | None = None, database: str | None = None) -> None:
     """Serve MCP for one tenant over stdin/stdout until stdin closes (blocking)."""
     import anyio
 
@@ -173,6 +177,6 @@ def serve_stdio(root: Path, tenant: str, embedder: Embedder | None = None) -> No
     from .tenants import validate_tenant_name
 
     validate_tenant_name(tenant)
-    registry = TenantRegistry(DirectoryTenants(root, embedder=embedder or load_embedder(EmbeddingConfig())),
+    registry = TenantRegistry(tenant_backend(root, database, embedder or load_embedder(EmbeddingConfig())),
                               workers=4)
     anyio.run(run_stdio, registry, tenant)

@@ -1,9 +1,9 @@
 """Tenants: name rules, where a tenant's store lives, and the registry that serves calls.
 
 - :func:`validate_tenant_name` is the whitelist every name passes before anything else.
-- :class:`DirectoryTenants` is the ONLY place that maps a tenant name to storage (a
-  directory under the root today; a PostgreSQL schema later: implement the same four
-  methods).
+- :class:`DirectoryTenants` and :class:`SchemaTenants` are the only places that map a
+  tenant name to storage: a store directory under the root, or a schema of one
+  PostgreSQL database (with the derived caches in a directory per tenant under the root).
 - :class:`TenantRegistry` runs operations: it keeps one open store per tenant and, around
   every call, that tenant's :class:`~memory.aio.ReadWriteGate`, the one place where the
   server's concurrency policy (:data:`memory.aio.POLICY`) is applied.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -27,8 +28,8 @@ from ..embed import Embedder
 from ..store import MemoryStore
 from .errors import ServerError, error_from_exception
 
-__all__ = ["validate_tenant_name", "TenantBackend", "DirectoryTenants", "TenantRegistry",
-           "TENANT_NAME_RULE", "MAX_TENANT_NAME"]
+__all__ = ["validate_tenant_name", "TenantBackend", "DirectoryTenants", "SchemaTenants", "tenant_backend",
+           "TenantRegistry", "TENANT_NAME_RULE", "MAX_TENANT_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,86 @@ class DirectoryTenants:
         path = self.root / name
         return [(str(path.resolve()), f"tenant '{name}'"), (str(path), f"tenant '{name}'"),
                 (str(self._real_root), "<root>"), (str(self.root), "<root>")]
+
+
+@dataclass
+class SchemaTenants:
+    """Each tenant is a schema of one PostgreSQL database (``t_<name>_<hash>``), its derived
+    caches the directory ``root/<name>``.
+
+    Parameters
+    ----------
+    database : str
+        ``postgresql://user@host:port/db`` (no ``schema=``: each tenant gets its own).
+    root : Path
+        Where this server keeps each tenant's derived caches (created if missing).
+    embedder : Embedder, optional
+        An encoder shared by the tenants' stores.
+    """
+
+    database: str
+    root: Path
+    embedder: Embedder | None = None
+
+    def __post_init__(self) -> None:
+        from ..storage import is_postgres_url
+
+        if not is_postgres_url(self.database) or "schema=" in self.database:
+            raise ServerError("invalid_request", "--database takes postgresql://user@host:port/db without schema=")
+        self.directories = DirectoryTenants(self.root)
+
+    def schema(self, name: str) -> str:
+        """The tenant's schema: a readable prefix and a digest of the exact name (injective)."""
+        name = validate_tenant_name(name)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        return f"t_{name.replace('-', '_')[:40]}_{digest}"
+
+    def url(self, name: str) -> str:
+        """The tenant's store URL."""
+        separator = "&" if "?" in self.database else "?"
+        return f"{self.database}{separator}schema={self.schema(name)}"
+
+    def exists(self, name: str) -> bool:
+        """Whether the tenant's schema holds a store."""
+        from ..storage.postgres import PostgresEngine
+
+        engine = PostgresEngine(self.url(name), timeout=30.0)
+        try:
+            return engine.exists()
+        finally:
+            engine.close()
+
+    def open(self, name: str, create: bool) -> MemoryStore:
+        """Open (or, with ``create``, create) the tenant's store."""
+        if not create and not self.exists(name):
+            raise ServerError("tenant_not_found", f"tenant {name!r} has no store yet "
+                                                  "(its first ingest or update creates it)")
+        return MemoryStore(self.url(name), embedder=self.embedder, cache_dir=self.directories.path(name))
+
+    def discard(self, name: str) -> None:
+        """Drop the tenant's schema and caches (only ever called on a store created moments ago)."""
+        from ..storage.postgres import PostgresEngine
+
+        engine = PostgresEngine(self.url(name), timeout=30.0)
+        try:
+            engine.drop()
+        finally:
+            engine.close()
+        self.directories.discard(name)
+
+    def scrub(self, name: str) -> list[tuple[str, str]]:
+        """The database URL and cache paths, as they may appear in messages."""
+        from ..storage import redacted
+
+        return [(redacted(self.url(name)), f"tenant '{name}'"), (self.url(name), f"tenant '{name}'"),
+                (self.schema(name), f"tenant '{name}'"), *self.directories.scrub(name)]
+
+
+def tenant_backend(root: Path, database: str | None, embedder: Embedder | None) -> TenantBackend:
+    """Directories under ``root``, or schemas of ``database`` (caches under ``root``)."""
+    if database is not None:
+        return SchemaTenants(database, root, embedder=embedder)
+    return DirectoryTenants(root, embedder=embedder)
 
 
 @dataclass

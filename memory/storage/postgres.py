@@ -201,6 +201,11 @@ class PostgresEngine(Engine):
             raise IncompatibleStoreError(f"{self.label} has schema version {version[0] if version else None}; "
                                          f"this version of memory reads schema version {SCHEMA_VERSION}")
 
+    def drop(self) -> None:
+        """Drop the store's schema and everything in it (a tenant's first write failed)."""
+        with self.write():
+            self.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
     def exists(self) -> bool:
         """Whether the schema holds a store already."""
         with self.read():
