@@ -24,12 +24,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from .ppr import transition_matrix
+from .push import Walk
 
-__all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS"]
+__all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS", "NODE_KINDS"]
 
 Node = tuple[str, int]
 EdgeKind = str
 EDGE_KINDS = ("fact", "mention", "topic", "synonym")
+NODE_KINDS = ("entity", "passage")
 
 
 def _pair(a: Node, b: Node) -> tuple[Node, Node]:
@@ -59,9 +61,44 @@ class GraphMatrix:
         """The walk's transposed transition matrix and dangling mask (computed once)."""
         return transition_matrix(self.matrix)
 
+    @cached_property
+    def _kind_rows(self) -> dict[str, np.ndarray]:
+        rows: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            rows.setdefault(node[0], []).append(i)
+        return {kind: np.array(found, dtype=np.int64) for kind, found in rows.items()}
+
     def rows_of_kind(self, kind: str) -> np.ndarray:
-        """Row numbers of the nodes of one kind, in node order."""
-        return np.array([i for i, node in enumerate(self.nodes) if node[0] == kind], dtype=np.int64)
+        """Row numbers of the nodes of one kind, in node order (computed once per kind)."""
+        return self._kind_rows.get(kind, np.zeros(0, dtype=np.int64))
+
+    @cached_property
+    def walk(self) -> Walk:
+        """The matrix as a :class:`~graphs.push.Walk` for local pushes (built once)."""
+        return Walk(self.matrix, passages=self.rows_of_kind("passage"))
+
+    @cached_property
+    def _passage_keys(self) -> np.ndarray:
+        rows = self.rows_of_kind("passage")
+        return np.array([self.nodes[r][1] for r in rows], dtype=np.int64)
+
+    def passage_rows(self, keys: np.ndarray) -> np.ndarray:
+        """Rows of passage ``keys`` (-1 for keys not in the graph), without a dict lookup each.
+
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("passage", 4)], [(("entity", 1), ("passage", 4), "mention", 1.0)])
+        >>> g.matrix().passage_rows(np.array([4, 5])).tolist()
+        [1, -1]
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        known = self._passage_keys
+        rows = self.rows_of_kind("passage")
+        if len(known) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        order = np.argsort(known, kind="stable")
+        at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
+        found = known[order][at] == keys
+        return np.where(found, rows[order][at], -1)
 
 
 class KnowledgeGraph:
@@ -119,6 +156,9 @@ class KnowledgeGraph:
                 self._edges.pop(_pair(node, other), None)
                 self._adjacent[other].discard(node)
             self._adjacent[node].clear()
+        self._add_edges(edges)
+
+    def _add_edges(self, edges: Iterable[tuple[Node, Node, EdgeKind, float]]) -> None:
         for a, b, kind, weight in edges:
             if kind not in EDGE_KINDS:
                 raise ValueError(f"unknown edge kind {kind!r}")
@@ -190,6 +230,77 @@ class KnowledgeGraph:
         built = GraphMatrix(matrix=matrix, nodes=nodes, index=index)
         self._cache[kinds_key] = built
         return built
+
+    def edge_arrays(self) -> dict[str, np.ndarray]:
+        """The graph as arrays, for snapshots: nodes, then one row per (edge, kind).
+
+        Returns
+        -------
+        dict
+            ``node_kinds`` (int8: 0 entity, 1 passage, in :data:`NODE_KINDS` order),
+            ``node_keys`` (int64), ``sources`` and ``targets`` (int64 indices into the
+            node arrays, ``sources < targets``), ``kinds`` (int8 indices into
+            :data:`EDGE_KINDS`) and ``weights`` (float64). Nodes are sorted, edges
+            sorted by (source, target, kind): equal graphs give equal arrays.
+
+        Examples
+        --------
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 7), "mention", 1.0)])
+        >>> a = g.edge_arrays()
+        >>> a["node_kinds"].tolist(), a["sources"].tolist(), a["targets"].tolist(), a["kinds"].tolist()
+        ([0, 1], [0], [1], [1])
+        >>> KnowledgeGraph.from_edge_arrays(**a).edge_kinds(("entity", 1), ("passage", 7))
+        {'mention': 1.0}
+        """
+        nodes = sorted(self._nodes)
+        index = {node: i for i, node in enumerate(nodes)}
+        kind_code = {kind: code for code, kind in enumerate(EDGE_KINDS)}
+        rows = sorted((index[a], index[b], kind_code[kind], weight)
+                      for (a, b), by_kind in self._edges.items() for kind, weight in by_kind.items())
+        node_code = {kind: code for code, kind in enumerate(NODE_KINDS)}
+        return {
+            "node_kinds": np.array([node_code[n[0]] for n in nodes], dtype=np.int8),
+            "node_keys": np.array([n[1] for n in nodes], dtype=np.int64),
+            "sources": np.array([r[0] for r in rows], dtype=np.int64),
+            "targets": np.array([r[1] for r in rows], dtype=np.int64),
+            "kinds": np.array([r[2] for r in rows], dtype=np.int8),
+            "weights": np.array([r[3] for r in rows], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_edge_arrays(cls, node_kinds: np.ndarray, node_keys: np.ndarray, sources: np.ndarray,
+                         targets: np.ndarray, kinds: np.ndarray, weights: np.ndarray
+                         ) -> "KnowledgeGraph":
+        """Rebuild a graph from :meth:`edge_arrays` (rows of one pair and kind add up).
+
+        Raises
+        ------
+        ValueError
+            On arrays of different lengths, unknown codes or edge indices out of range.
+        """
+        node_kinds, node_keys = np.asarray(node_kinds), np.asarray(node_keys)
+        sources, targets = np.asarray(sources), np.asarray(targets)
+        kinds, weights = np.asarray(kinds), np.asarray(weights, dtype=np.float64)
+        if len(node_kinds) != len(node_keys):
+            raise ValueError("node_kinds and node_keys differ in length")
+        if not len(sources) == len(targets) == len(kinds) == len(weights):
+            raise ValueError("edge arrays differ in length")
+        if len(node_kinds) and (node_kinds.min() < 0 or node_kinds.max() >= len(NODE_KINDS)):
+            raise ValueError("unknown node kind code")
+        if len(kinds) and (kinds.min() < 0 or kinds.max() >= len(EDGE_KINDS)):
+            raise ValueError("unknown edge kind code")
+        for ends in (sources, targets):
+            if len(ends) and (ends.min() < 0 or ends.max() >= len(node_keys)):
+                raise ValueError("edge endpoint out of range")
+        nodes: list[Node] = [(NODE_KINDS[k], int(key))
+                             for k, key in zip(node_kinds.tolist(), node_keys.tolist())]
+        graph = cls()
+        graph.add_nodes(nodes)
+        edges = [(nodes[a], nodes[b], EDGE_KINDS[k], w) for a, b, k, w in
+                 zip(sources.tolist(), targets.tolist(), kinds.tolist(), weights.tolist())]
+        graph._add_edges(edges)
+        return graph
 
     def to_networkx(self, labels: dict[Node, str] | None = None) -> nx.Graph:
         """Export as a :class:`networkx.Graph`.

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
-from graphs.temporal import slice_matrix
+from graphs.temporal import WalkSlice, as_of_slice
 from graphs.retrieve import (
     Seed,
     entity_seeds,
@@ -323,28 +323,27 @@ class Retriever:
         self.trace.seeds = seeds
         started = time.perf_counter()
         weights = edge_weights(config)
-        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, weights,
-                                       tol=config.ppr_tol, max_iter=config.ppr_max_iter,
-                                       adjust=self._slicer(weights.get("fact", 0.0)))
+        ranking = rank_passages(self.derived.graph, seeds, config.damping, weights,
+                                tol=config.ppr_tol, max_iter=config.ppr_max_iter,
+                                walk_slice=self._slicer(weights.get("fact", 0.0)), top_k=top_k)
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
-        self.trace.walk = (matrix, scores)
-        rows = matrix.rows_of_kind("passage")
-        order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
-        ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
+        self.trace.walk = ranking  # unpacks as (matrix, scores)
+        matrix = ranking.matrix
+        ranked = [(node[1], score) for node, score in ranking.top_passages(top_k)]
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, mode, lambda key, score: self._explain_graph(
             mode, key, score, seeds, matrix))
 
-    def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
-        """The as-of slice of the walked matrix, or None without a time slice."""
+    def _slicer(self, fact_weight: float) -> WalkSlice | None:
+        """The as-of slice the walk applies on the fly, or None without a time slice."""
         if self.slice is None:
             return None
         time_slice = self.slice
         removed = {(("entity", s), ("entity", o)): support * fact_weight
                    for (s, o), support in time_slice.removed_fact_weight.items()}
         excluded = {("passage", key) for key in time_slice.excluded_documents}
-        return lambda matrix: slice_matrix(matrix, removed, excluded)
+        return as_of_slice(removed, excluded)
 
     def _explain_graph(self, mode: str, key: int, score: float, seeds: list[Seed],
                        matrix: GraphMatrix) -> Explanation:

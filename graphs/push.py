@@ -1,0 +1,469 @@
+"""Local forward push on a walk graph, with an as-of slice applied on the fly.
+
+Forward push (in the manner of Andersen, Chung and Lang, 2006) keeps, for each
+source, an estimate ``p`` and a residual ``r`` with the invariant
+
+    L(s) = p + L(r),   L(s) = (1 - a) * sum_k a**k (P.T)**k s,
+
+where ``a`` is the damping (the probability of following an edge) and ``P`` the
+row-stochastic transition matrix. Pushing node ``u`` moves ``(1 - a) r[u]`` into
+``p[u]`` and spreads ``a r[u]`` over its neighbours in proportion to edge weight.
+Only nodes whose residual exceeds ``eps`` times their weighted degree are pushed,
+so the work depends on ``1 / eps`` and on the sources' neighbourhood, not on the
+graph. A node without edges keeps ``(1 - a)`` of what reaches it and loses the
+rest (the caller renormalises, which is what power iteration's dangling rule does).
+
+:class:`Walk` is the graph as the walk sees it: a symmetric CSR adjacency plus an
+optional slice (nodes cut out, weight taken off some pairs) that is applied to the
+rows a push reads, never to a copy of the matrix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["Walk", "WalkSlice", "PushState", "forward_push", "unique_ints"]
+
+logger = logging.getLogger(__name__)
+
+Pair = tuple[tuple[str, int], tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class WalkSlice:
+    """What an as-of walk must not see, applied lazily by :class:`Walk`.
+
+    Attributes
+    ----------
+    removed_weight : mapping
+        ``(a, b) -> weight`` taken off the (symmetric) edge between nodes ``a`` and
+        ``b`` (an edge never goes below zero).
+    excluded : frozenset of Node
+        Nodes cut out with all their edges.
+    """
+
+    removed_weight: Mapping[Pair, float] = field(default_factory=dict)
+    excluded: frozenset = frozenset()
+
+
+class Walk:
+    """A symmetric weighted graph for pushes: CSR rows, degrees and a lazy slice.
+
+    Nothing here costs the whole graph per query: a slice is kept as the sorted
+    list of cut-out rows, a small matrix of removed weight and the degrees of the
+    rows it changes (everything else is read from the shared adjacency).
+
+    Parameters
+    ----------
+    adjacency : csr_matrix
+        Symmetric adjacency with sorted indices (row ``i`` holds node ``i``'s edges).
+    excluded : ndarray of int, optional
+        Rows cut out of the walk (their edges are ignored in both directions).
+    removed : tuple of ndarray, optional
+        ``(rows, cols, weights)``: weight taken off edge ``(row, col)``, listed once per
+        unordered pair; clipped to the edge's weight.
+    degree : ndarray, optional
+        The adjacency's row sums, if already known.
+    passages : ndarray of int, optional
+        Sorted rows of the passage nodes (the ones a ranking and a prior cover).
+
+    Examples
+    --------
+    >>> a = sp.csr_matrix(np.array([[0, 2.0, 1.0], [2.0, 0, 0], [1.0, 0, 0]]))
+    >>> Walk(a).degree_of(np.array([0, 1, 2])).tolist()
+    [3.0, 2.0, 1.0]
+    >>> Walk(a, excluded=np.array([2])).degree_of(np.array([0, 1, 2])).tolist()
+    [2.0, 2.0, 0.0]
+    """
+
+    def __init__(self, adjacency: sp.csr_matrix, excluded: np.ndarray | None = None,
+                 removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 degree: np.ndarray | None = None, passages: np.ndarray | None = None,
+                 _shared: dict | None = None) -> None:
+        if _shared is None:
+            if not adjacency.has_sorted_indices:
+                adjacency = adjacency.sorted_indices()
+            base_degree = (np.asarray(adjacency.sum(axis=1)).ravel() if degree is None
+                           else np.asarray(degree, dtype=np.float64))
+            rows = np.asarray(passages if passages is not None else [], dtype=np.int64)
+            _shared = {"adjacency": adjacency, "degree": base_degree, "local": threading.local(),
+                       "passages": rows, "total": float(base_degree.sum()), "lock": threading.Lock()}
+        self._shared = _shared
+        self.adjacency = _shared["adjacency"]
+        self.size = self.adjacency.shape[0]
+        self.base_degree = _shared["degree"]
+        self.passages = _shared["passages"]
+        self.total_degree = _shared["total"]
+        self.excluded = unique_ints(np.asarray(excluded if excluded is not None else [],
+                                               dtype=np.int64))
+        self.delta: sp.csr_matrix | None = None
+        self._changed = np.zeros(0, dtype=np.int64)  # rows whose degree the slice changes
+        self._changed_degree = np.zeros(0)
+        removed_any = removed is not None and len(removed[0]) > 0
+        if len(self.excluded) == 0 and not removed_any:
+            return
+        changes: list[tuple[np.ndarray, np.ndarray]] = []
+        if len(self.excluded):
+            _, neighbours, weights = self._gather(self.excluded)
+            keep = ~self.is_excluded(neighbours)
+            changes.append((neighbours[keep], weights[keep]))
+        if removed_any:
+            rows, cols, amounts = (np.asarray(x) for x in removed)
+            rows, cols = rows.astype(np.int64), cols.astype(np.int64)
+            keep = ~(self.is_excluded(rows) | self.is_excluded(cols)) & (rows != cols)
+            rows, cols, amounts = rows[keep], cols[keep], amounts[keep].astype(np.float64)
+            delta = sp.csr_matrix((np.concatenate([amounts, amounts]),
+                                   (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
+                                  shape=adjacency.shape)
+            delta.sum_duplicates()
+            coo = delta.tocoo()
+            clipped = np.minimum(coo.data, self._weights_of(coo.row.astype(np.int64),
+                                                            coo.col.astype(np.int64)))
+            positive = clipped > 0
+            self.delta = sp.csr_matrix((clipped[positive], (coo.row[positive], coo.col[positive])),
+                                       shape=adjacency.shape)
+            changes.append((coo.row[positive].astype(np.int64), clipped[positive]))
+        nodes = np.concatenate([c[0] for c in changes] + [self.excluded])
+        taken = np.concatenate([c[1] for c in changes] + [np.zeros(len(self.excluded))])
+        self._changed = unique_ints(nodes)
+        lost = np.zeros(len(self._changed))
+        np.add.at(lost, np.searchsorted(self._changed, nodes), taken)
+        degree = np.maximum(self.base_degree[self._changed] - lost, 0.0)
+        degree[degree < 1e-12 * np.maximum(self.base_degree[self._changed], 1.0)] = 0.0
+        degree[self.is_excluded(self._changed)] = 0.0
+        self._changed_degree = degree
+        self.total_degree = float(self.total_degree - (self.base_degree[self._changed] - degree).sum())
+
+    def slice(self, excluded: np.ndarray | None = None,
+              removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> "Walk":
+        """This graph with rows cut out and weight taken off, sharing everything else.
+
+        >>> a = sp.csr_matrix(np.array([[0, 2.0, 1.0], [2.0, 0, 0], [1.0, 0, 0]]))
+        >>> cut = Walk(a).slice(removed=(np.array([0]), np.array([1]), np.array([1.5])))
+        >>> cut.degree_of(np.array([0, 1, 2])).tolist()
+        [1.5, 0.5, 1.0]
+        """
+        return Walk(self.adjacency, excluded, removed, _shared=self._shared)
+
+    @property
+    def passage_index(self) -> np.ndarray:
+        """Position of each row in :attr:`passages` (-1 for other rows); built once, shared."""
+        index = self._shared.get("passage_index")
+        if index is None:
+            with self._shared["lock"]:
+                index = self._shared.get("passage_index")
+                if index is None:
+                    index = np.full(self.size, -1, dtype=np.int64)
+                    index[self.passages] = np.arange(len(self.passages))
+                    self._shared["passage_index"] = index
+        return index
+
+    @property
+    def sliced(self) -> bool:
+        """Whether a slice is applied."""
+        return len(self.excluded) > 0 or self.delta is not None
+
+    def is_excluded(self, nodes: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``nodes`` are cut out."""
+        if len(self.excluded) == 0:
+            return np.zeros(len(nodes), dtype=bool)
+        at = np.minimum(np.searchsorted(self.excluded, nodes), len(self.excluded) - 1)
+        return self.excluded[at] == nodes
+
+    def row_lengths(self, nodes: np.ndarray) -> np.ndarray:
+        """Number of stored entries of each row (before the slice)."""
+        return self.adjacency.indptr[nodes + 1] - self.adjacency.indptr[nodes]
+
+    def degree_of(self, nodes: np.ndarray) -> np.ndarray:
+        """Weighted degrees of ``nodes`` in the walk (the slice's where it changes them)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        degree = self.base_degree[nodes]
+        if len(self._changed):
+            at = np.minimum(np.searchsorted(self._changed, nodes), len(self._changed) - 1)
+            hit = self._changed[at] == nodes
+            degree = np.where(hit, self._changed_degree[at], degree)
+        return degree
+
+    def scratch(self) -> np.ndarray:
+        """A per-thread array of ``-1`` of the graph's size; callers restore what they set."""
+        local = self._shared["local"]
+        array = getattr(local, "array", None)
+        if array is None:
+            array = np.full(self.size, -1, dtype=np.int64)
+            local.array = array
+        return array
+
+    def _weights_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Adjacency weights of ``(rows[i], cols[i])`` (0 where absent)."""
+        a = self.adjacency
+        out = np.zeros(len(rows))
+        for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist())):
+            start, end = a.indptr[row], a.indptr[row + 1]
+            at = start + np.searchsorted(a.indices[start:end], col)
+            if at < end and a.indices[at] == col:
+                out[i] = a.data[at]
+        return out
+
+    def _gather(self, nodes: np.ndarray, matrix: sp.csr_matrix | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Concatenated rows of ``nodes``: (position in ``nodes``, neighbour, weight)."""
+        matrix = self.adjacency if matrix is None else matrix
+        starts = matrix.indptr[nodes]
+        lengths = matrix.indptr[nodes + 1] - starts
+        total = int(lengths.sum())
+        owner = np.repeat(np.arange(len(nodes)), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        index = np.arange(total) - np.repeat(offsets - starts, lengths)
+        return owner, matrix.indices[index].astype(np.int64), matrix.data[index]
+
+    def _sampled(self, nodes: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like :meth:`_gather`, but rows longer than ``cap`` give ``cap`` evenly spaced
+        entries, reweighted to the row's full weight."""
+        a = self.adjacency
+        starts = a.indptr[nodes]
+        full = a.indptr[nodes + 1] - starts
+        lengths = np.minimum(full, cap)
+        total = int(lengths.sum())
+        owner = np.repeat(np.arange(len(nodes)), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        step = np.arange(total) - np.repeat(offsets, lengths)
+        index = np.repeat(starts, lengths) + (step * np.repeat(full, lengths)) // np.repeat(
+            np.maximum(lengths, 1), lengths)
+        weights = a.data[index]
+        long = full > cap
+        if long.any():
+            kept = np.bincount(owner, weights=weights, minlength=len(nodes))
+            scale = np.where(long, self.base_degree[nodes] / np.where(kept > 0, kept, 1.0), 1.0)
+            weights = weights * scale[owner]
+        return owner, a.indices[index].astype(np.int64), weights
+
+    def rows(self, nodes: np.ndarray, cap: int | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges of ``nodes`` as the walk sees them: (position in ``nodes``, neighbour, weight).
+
+        Grouped by owner in order. A pair whose weight was reduced appears twice (the
+        weight, then minus the reduction); cut-out nodes have no edges and are
+        nobody's neighbour. With ``cap``, a row with more entries is replaced by
+        ``cap`` evenly spaced ones carrying its whole weight (an estimate, for hubs).
+        """
+        nodes = np.asarray(nodes, dtype=np.int64)
+        owner, neighbours, weights = (self._gather(nodes) if cap is None
+                                      else self._sampled(nodes, cap))
+        if not self.sliced:
+            return owner, neighbours, weights
+        if len(self.excluded):
+            keep = ~self.is_excluded(neighbours) & ~self.is_excluded(nodes)[owner]
+            owner, neighbours, weights = owner[keep], neighbours[keep], weights[keep]
+        if self.delta is not None:
+            d_owner, d_neighbours, d_weights = self._gather(nodes, self.delta)
+            owner = np.concatenate([owner, d_owner])
+            neighbours = np.concatenate([neighbours, d_neighbours])
+            weights = np.concatenate([weights, -d_weights])
+            order = np.argsort(owner, kind="stable")
+            owner, neighbours, weights = owner[order], neighbours[order], weights[order]
+        return owner, neighbours, weights
+
+    def materialize(self) -> sp.csr_matrix:
+        """The sliced adjacency as a CSR copy (for explanations and reference checks)."""
+        if not self.sliced:
+            return self.adjacency
+        matrix = self.adjacency if self.delta is None else (self.adjacency - self.delta).tocsr()
+        keep = np.ones(self.size)
+        keep[self.excluded] = 0.0
+        matrix = (sp.diags(keep) @ matrix @ sp.diags(keep)).tocsr()
+        np.maximum(matrix.data, 0.0, out=matrix.data)
+        matrix.eliminate_zeros()
+        return matrix
+
+
+@dataclass
+class PushState:
+    """Estimates and residuals of a batch of pushes over the nodes they touched.
+
+    Attributes
+    ----------
+    nodes : ndarray of int
+        Touched nodes (columns of ``estimate`` and ``residual``).
+    estimate, residual : ndarray
+        ``(sources, len(nodes))`` arrays.
+    pushes : int
+        Number of (source, node) pushes done.
+    edges : int
+        Number of edge visits.
+    """
+
+    nodes: np.ndarray
+    estimate: np.ndarray
+    residual: np.ndarray
+    pushes: int = 0
+    edges: int = 0
+
+
+def forward_push(walk: Walk, sources: list[tuple[np.ndarray, np.ndarray]], damping: float,
+                 eps: float | np.ndarray, max_pushes: int = 50_000_000) -> PushState:
+    """Forward push from each source until every residual is below ``eps`` x degree.
+
+    Parameters
+    ----------
+    walk : Walk
+        The graph.
+    sources : list of (nodes, weights)
+        One reset vector per source (need not sum to one).
+    damping : float
+        Probability of following an edge.
+    eps : float or ndarray
+        Residual threshold per unit of weighted degree (one per source, or shared).
+    max_pushes : int
+        Safety bound on the total number of pushes.
+
+    Returns
+    -------
+    PushState
+        With ``L(s_i) = estimate[i] + L(residual[i])`` and every
+        ``residual[i, j] <= eps_i * degree[nodes[j]]`` (nodes without edges are
+        always pushed, so they hold no residual).
+
+    Examples
+    --------
+    >>> a = sp.csr_matrix(np.array([[0, 1.0], [1.0, 0]]))
+    >>> state = forward_push(Walk(a), [(np.array([0]), np.array([1.0]))], 0.5, 1e-12)
+    >>> np.round(state.estimate[0] + 0.5 * state.residual[0], 6).tolist()
+    [0.666667, 0.333333]
+    """
+    count = len(sources)
+    eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (count,)).copy()
+    local = walk.scratch()
+    first = unique_ints(np.concatenate([np.asarray(n, dtype=np.int64) for n, _ in sources])
+                      if count else np.zeros(0, dtype=np.int64))
+    capacity = max(64, 4 * len(first))
+    nodes = np.zeros(capacity, dtype=np.int64)
+    nodes[:len(first)] = first
+    local[first] = np.arange(len(first))
+    used = len(first)
+    estimate = np.zeros((count, capacity))
+    residual = np.zeros((count, capacity))
+    for i, (src, weights) in enumerate(sources):
+        np.add.at(residual[i], local[np.asarray(src, dtype=np.int64)], np.asarray(weights, float))
+    degree_local = np.zeros(capacity)
+    degree_local[:used] = walk.degree_of(first)
+    candidates = np.arange(used)
+    pushes = edges = 0
+    state = [nodes, used]
+    try:
+        pushes, edges, used, nodes, estimate, residual = _run(
+            walk, local, state, capacity, estimate, residual, degree_local, candidates,
+            eps, damping, max_pushes)
+    finally:
+        local[state[0][:state[1]]] = -1
+    logger.debug("forward push: %d sources, %d pushes, %d edge visits, %d nodes",
+                 count, pushes, edges, used)
+    return PushState(nodes[:used].copy(), estimate[:, :used], residual[:, :used], pushes, edges)
+
+
+def _run(walk: Walk, local: np.ndarray, state: list, capacity: int,
+         estimate: np.ndarray, residual: np.ndarray, degree_local: np.ndarray,
+         candidates: np.ndarray, eps: np.ndarray, damping: float, max_pushes: int
+         ) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """The push rounds of :func:`forward_push`; ``state`` is ``[nodes, used]``, kept current."""
+    nodes, used = state
+    single = residual.shape[0] == 1
+    dirty = np.zeros(capacity, dtype=bool)
+    pushes = edges = 0
+    while len(candidates):
+        threshold = degree_local[candidates]
+        if single:
+            values_all = residual[0, candidates]
+            hot = values_all > eps[0] * threshold
+            cols = candidates[hot]
+            if len(cols) == 0:
+                break
+            src_index = np.zeros(len(cols), dtype=np.int64)
+            values = values_all[hot]
+            unique_cols, pair_slot = cols, np.arange(len(cols))
+        else:
+            block = residual[:, candidates]
+            src_index, column = np.nonzero(block > eps[:, None] * threshold[None, :])
+            if len(src_index) == 0:
+                break
+            cols = candidates[column]
+            values = block[src_index, column]
+            dirty[cols] = True
+            unique_cols = np.flatnonzero(dirty[:used])
+            dirty[unique_cols] = False
+            pair_slot = np.searchsorted(unique_cols, cols)
+        residual[src_index, cols] = 0.0
+        estimate[src_index, cols] += (1.0 - damping) * values
+        pushes += len(values)
+        if pushes > max_pushes:
+            raise RuntimeError("forward push exceeded its push budget")
+        owner, neighbours, weights = walk.rows(nodes[unique_cols])
+        # Rows of unique_cols are contiguous in (owner, neighbours, weights).
+        row_len = np.bincount(owner, minlength=len(unique_cols))
+        lengths = row_len[pair_slot]
+        total = int(lengths.sum())
+        if total == 0:
+            break
+        edges += total
+        degree_of = degree_local[cols]
+        share = damping * values / np.where(degree_of > 0, degree_of, 1.0)
+        if single:
+            index = slice(None)
+        else:
+            row_start = np.cumsum(row_len) - row_len
+            offsets = np.cumsum(lengths) - lengths
+            index = np.arange(total) - np.repeat(offsets - row_start[pair_slot], lengths)
+        amounts = np.repeat(share, lengths) * weights[index]
+        targets = neighbours[index]
+        target_local = local[targets]
+        missing = target_local < 0
+        if missing.any():
+            fresh = unique_ints(targets[missing])
+            if used + len(fresh) > capacity:
+                capacity = max(2 * capacity, used + len(fresh))
+                nodes = np.resize(nodes, capacity)
+                degree_local = np.concatenate([degree_local[:used], np.zeros(capacity - used)])
+                estimate = _grow(estimate, used, capacity)
+                residual = _grow(residual, used, capacity)
+                dirty = np.zeros(capacity, dtype=bool)
+            nodes[used:used + len(fresh)] = fresh
+            local[fresh] = np.arange(used, used + len(fresh))
+            degree_local[used:used + len(fresh)] = walk.degree_of(fresh)
+            used += len(fresh)
+            state[0], state[1] = nodes, used
+            target_local = local[targets]
+        if single:
+            np.add.at(residual[0], target_local, amounts)
+        else:
+            np.add.at(residual.reshape(-1), np.repeat(src_index, lengths) * capacity + target_local,
+                      amounts)
+        dirty[target_local] = True
+        candidates = np.flatnonzero(dirty[:used])
+        dirty[candidates] = False
+    return pushes, edges, used, nodes, estimate, residual
+
+
+def unique_ints(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort-based ``np.unique``, faster on small integer arrays).
+
+    >>> unique_ints(np.array([3, 1, 3, 2])).tolist()
+    [1, 2, 3]
+    """
+    if len(values) == 0:
+        return values.astype(np.int64)
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _grow(array: np.ndarray, used: int, capacity: int) -> np.ndarray:
+    grown = np.zeros((array.shape[0], capacity))
+    grown[:, :used] = array[:, :used]
+    return grown
