@@ -193,7 +193,8 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
     ball = unique_ints(np.concatenate(levels))
     # y_1 = P.T D on the ball: sum_w W[u, w] (density[w] - beta) = W density - beta d.
     owner, neighbours, weights = walk.rows(ball, hub_cap)
-    values = np.bincount(owner, weights=weights * density(neighbours), minlength=len(ball))
+    values = np.bincount(owner, weights=weights * density(neighbours),
+                         minlength=len(ball)).astype(np.float64)
     values -= beta * walk.degree_of(ball)
     taint = (walk.row_lengths(ball) > hub_cap) if hub_cap is not None else np.zeros(len(ball), bool)
     current = SparseValues(ball, values)
@@ -205,7 +206,7 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
         degree = walk.degree_of(neighbours)
         inverse = np.where(degree > 0, 1.0 / np.where(degree > 0, degree, 1.0), 0.0)
         values = np.bincount(owner, weights=weights * current(neighbours) * inverse,
-                             minlength=len(needed))
+                             minlength=len(needed)).astype(np.float64)
         spread = np.bincount(owner, weights=tainted(neighbours), minlength=len(needed)) > 0
         if hub_cap is not None:
             spread |= walk.row_lengths(needed) > hub_cap
@@ -342,9 +343,10 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     rest = np.flatnonzero(~done)
     certified = _certified(scores[refined], bounds, top_k,
                            scores[rest] + estimate_bound * passage_degree[rest])
-    lost = damping * (prior[~with_edges].sum() + seeds(seed_rows[walk.degree_of(seed_rows) <= 0]).sum()
-                      if len(seed_rows) else damping * prior[~with_edges].sum())
-    mass = total - float(lost)
+    # Reset weight on a node without edges keeps (1 - a) and loses the rest (power
+    # iteration's dangling rule amounts to renormalising by what is kept).
+    isolated_seeds = seed_weights[walk.degree_of(seed_rows) <= 0].sum() if len(seed_rows) else 0.0
+    mass = total - damping * float(prior[~with_edges].sum() + isolated_seeds)
     return LocalPPR(passages, scores / mass, passages[refined], bounds / mass, estimate_bound / mass,
                     certified, stats, lambda nodes: estimate_at(nodes) / mass, walk.size)
 

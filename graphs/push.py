@@ -238,7 +238,7 @@ class Walk:
         weights = a.data[index]
         long = full > cap
         if long.any():
-            kept = np.bincount(owner, weights=weights, minlength=len(nodes))
+            kept = np.bincount(owner, weights=weights, minlength=len(nodes)).astype(np.float64)
             scale = np.where(long, self.base_degree[nodes] / np.where(kept > 0, kept, 1.0), 1.0)
             weights = weights * scale[owner]
         return owner, a.indices[index].astype(np.int64), weights
