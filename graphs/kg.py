@@ -9,8 +9,10 @@ may carry several kinds; the walk uses their sum, each kind scaled by the
 weights the caller passes to :meth:`KnowledgeGraph.matrix`.
 
 Edits are incremental (:meth:`KnowledgeGraph.replace_edges` rewrites only the
-edges of the nodes a change touched); the sparse matrix is rebuilt lazily, in
-time linear in the number of edges, on the first query after a change.
+edges of the nodes a change touched). :meth:`KnowledgeGraph.matrix` is rebuilt
+lazily, in time linear in the number of edges, on the first call after a change;
+:meth:`KnowledgeGraph.walk_view`, what retrieval walks, catches up with the edits
+instead (:mod:`graphs.walkindex`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import scipy.sparse as sp
 
 from .ppr import transition_matrix
 from .push import Walk
+from .walkindex import IncrementalWalk, WalkView
 
 __all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS", "NODE_KINDS"]
 
@@ -117,6 +120,14 @@ class KnowledgeGraph:
         self._edges: dict[tuple[Node, Node], dict[EdgeKind, float]] = {}
         self._adjacent: dict[Node, set[Node]] = {}
         self._cache: dict[tuple[str, ...], GraphMatrix] = {}
+        # Walk structures kept current by edits: per weighting, the state and how far it
+        # has read the edit log.
+        self._walks: dict[tuple, list] = {}
+        self._log: list[tuple] = []
+
+    def _record(self, *event: object) -> None:
+        if self._walks:
+            self._log.append(event)
 
     # -- editing -----------------------------------------------------------------------
 
@@ -127,6 +138,7 @@ class KnowledgeGraph:
                 self._nodes.add(node)
                 self._adjacent[node] = set()
                 self._cache.clear()
+                self._record("add", node)
 
     def remove_nodes(self, nodes: Iterable[Node]) -> None:
         """Remove nodes and every edge touching them."""
@@ -137,8 +149,10 @@ class KnowledgeGraph:
                 self._edges.pop(_pair(node, other), None)
                 if other != node:
                     self._adjacent[other].discard(node)
+                self._record("pair", node, other)
             self._nodes.discard(node)
             self._cache.clear()
+            self._record("remove", node)
 
     def replace_edges(
         self, nodes: Iterable[Node], edges: Iterable[tuple[Node, Node, EdgeKind, float]]
@@ -155,6 +169,7 @@ class KnowledgeGraph:
             for other in list(self._adjacent[node]):
                 self._edges.pop(_pair(node, other), None)
                 self._adjacent[other].discard(node)
+                self._record("pair", node, other)
             self._adjacent[node].clear()
         self._add_edges(edges)
 
@@ -169,6 +184,7 @@ class KnowledgeGraph:
             kinds[kind] = kinds.get(kind, 0.0) + float(weight)
             self._adjacent[a].add(b)
             self._adjacent[b].add(a)
+            self._record("pair", a, b)
         self._cache.clear()
 
     # -- reading -----------------------------------------------------------------------
@@ -200,17 +216,66 @@ class KnowledgeGraph:
             return len(self.neighbours(node))
         return sum(1 for other in self.neighbours(node) if kind in self._edges[_pair(node, other)])
 
+    def walk_view(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> WalkView:
+        """The graph as local pushes walk it, caught up with edits instead of rebuilt.
+
+        The first call per weighting builds :meth:`matrix`; later calls apply the edits
+        made since (cost: their size, plus vector copies of the node count), and
+        rebuild once the edits reach a tenth of the graph. Rows are stable between
+        rebuilds (new nodes get new rows; removed nodes keep theirs, empty).
+
+        Examples
+        --------
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 7), "mention", 1.0)])
+        >>> view = g.walk_view()
+        >>> g.replace_edges([("passage", 8)], [(("entity", 1), ("passage", 8), "mention", 2.0)])
+        >>> view = g.walk_view()
+        >>> view.nodes, view.matrix.toarray().tolist()
+        ([('entity', 1), ('passage', 7), ('passage', 8)], [[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+        """
+        scale, key = self._scale(kinds)
+        entry = self._walks.get(key)
+        if entry is not None:
+            state, position = entry
+            if position == len(self._log):
+                return state.view
+            view = state.catch_up(self._log[position:], lambda a, b: self._weight(a, b, scale))
+            if view is not None:
+                entry[1] = len(self._log)
+                self._trim_log()
+                return view
+        state = IncrementalWalk(self.matrix(kinds))
+        self._walks[key] = [state, len(self._log)]
+        self._trim_log()
+        return state.view
+
+    def _trim_log(self) -> None:
+        start = min(position for _, position in self._walks.values())
+        if start:
+            del self._log[:start]
+            for entry in self._walks.values():
+                entry[1] -= start
+
+    def _weight(self, a: Node, b: Node, scale: Mapping[EdgeKind, float]) -> float:
+        by_kind = self._edges.get(_pair(a, b))
+        return sum(w * scale.get(k, 0.0) for k, w in by_kind.items()) if by_kind else 0.0
+
+    @staticmethod
+    def _scale(kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float]) -> tuple[dict, tuple]:
+        scale = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
+        unknown = set(scale) - set(EDGE_KINDS)
+        if unknown:
+            raise ValueError(f"unknown edge kind(s) {sorted(unknown)}")
+        return scale, tuple(sorted((k, float(w)) for k, w in scale.items() if w))
+
     def matrix(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> GraphMatrix:
         """The symmetric CSR adjacency (cached until an edit).
 
         ``kinds`` names the edge kinds to use, or maps kinds to a multiplier of
         their weights (a kind left out, or mapped to 0, is not walked).
         """
-        scale = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
-        unknown = set(scale) - set(EDGE_KINDS)
-        if unknown:
-            raise ValueError(f"unknown edge kind(s) {sorted(unknown)}")
-        kinds_key = tuple(sorted((k, float(w)) for k, w in scale.items() if w))
+        scale, kinds_key = self._scale(kinds)
         cached = self._cache.get(kinds_key)
         if cached is not None:
             return cached

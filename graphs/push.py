@@ -96,7 +96,11 @@ class Walk:
                        "passages": rows, "total": float(base_degree.sum()), "lock": threading.Lock()}
         self._shared = _shared
         self.adjacency = _shared["adjacency"]
-        self.size = self.adjacency.shape[0]
+        self.size = _shared.get("size", self.adjacency.shape[0])
+        self._stored = self.adjacency.shape[0]  # rows held by the adjacency; later rows are new
+        self._writes: sp.csr_matrix | None = _shared.get("writes")
+        self._write_rows = _shared.get("write_rows", np.zeros(0, dtype=np.int64))
+        self._write_degree = _shared.get("write_degree", np.zeros(0))
         self.base_degree = _shared["degree"]
         self.passages = _shared["passages"]
         self.total_degree = _shared["total"]
@@ -120,25 +124,26 @@ class Walk:
             rows, cols, amounts = rows[keep], cols[keep], amounts[keep].astype(np.float64)
             delta = sp.csr_matrix((np.concatenate([amounts, amounts]),
                                    (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
-                                  shape=adjacency.shape)
+                                  shape=(self.size, self.size))
             delta.sum_duplicates()
             coo = delta.tocoo()
             clipped = np.minimum(coo.data, self._weights_of(coo.row.astype(np.int64),
                                                             coo.col.astype(np.int64)))
             positive = clipped > 0
             self.delta = sp.csr_matrix((clipped[positive], (coo.row[positive], coo.col[positive])),
-                                       shape=adjacency.shape)
+                                       shape=(self.size, self.size))
             changes.append((coo.row[positive].astype(np.int64), clipped[positive]))
         nodes = np.concatenate([c[0] for c in changes] + [self.excluded])
         taken = np.concatenate([c[1] for c in changes] + [np.zeros(len(self.excluded))])
         self._changed = unique_ints(nodes)
         lost = np.zeros(len(self._changed))
         np.add.at(lost, np.searchsorted(self._changed, nodes), taken)
-        degree = np.maximum(self.base_degree[self._changed] - lost, 0.0)
-        degree[degree < 1e-12 * np.maximum(self.base_degree[self._changed], 1.0)] = 0.0
+        before = self._graph_degree(self._changed)
+        degree = np.maximum(before - lost, 0.0)
+        degree[degree < 1e-12 * np.maximum(before, 1.0)] = 0.0
         degree[self.is_excluded(self._changed)] = 0.0
         self._changed_degree = degree
-        self.total_degree = float(self.total_degree - (self.base_degree[self._changed] - degree).sum())
+        self.total_degree = float(self.total_degree - (before - degree).sum())
 
     def slice(self, excluded: np.ndarray | None = None,
               removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> "Walk":
@@ -177,13 +182,41 @@ class Walk:
         return self.excluded[at] == nodes
 
     def row_lengths(self, nodes: np.ndarray) -> np.ndarray:
-        """Number of stored entries of each row (before the slice)."""
+        """Number of stored entries of each row (of the stored adjacency)."""
+        nodes = np.where(nodes < self._stored, nodes, 0)
         return self.adjacency.indptr[nodes + 1] - self.adjacency.indptr[nodes]
+
+    @classmethod
+    def with_writes(cls, base: "Walk", size: int, writes: sp.csr_matrix | None,
+                    write_rows: np.ndarray, write_degree: np.ndarray, passages: np.ndarray,
+                    total_degree: float) -> "Walk":
+        """``base`` with edges changed since it was built: ``writes`` holds the weight added
+        (or, negative, taken) per pair, ``write_rows``/``write_degree`` the new degrees of
+        the rows it touches, ``size`` the row count (new nodes get rows past the base's).
+        Costs the size of the change, not of the graph (used by
+        :class:`graphs.walkindex.IncrementalWalk`)."""
+        shared = {"adjacency": base.adjacency, "degree": base.base_degree,
+                  "local": threading.local(), "passages": np.asarray(passages, dtype=np.int64),
+                  "total": float(total_degree), "lock": threading.Lock(), "size": int(size),
+                  "writes": writes, "write_rows": np.asarray(write_rows, dtype=np.int64),
+                  "write_degree": np.asarray(write_degree, dtype=np.float64)}
+        return cls(base.adjacency, _shared=shared)
+
+    def _graph_degree(self, nodes: np.ndarray) -> np.ndarray:
+        """Degrees before the slice (stored adjacency plus writes)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        stored = nodes < self._stored
+        degree = np.where(stored, self.base_degree[np.where(stored, nodes, 0)], 0.0)
+        if len(self._write_rows):
+            at = np.minimum(np.searchsorted(self._write_rows, nodes), len(self._write_rows) - 1)
+            hit = self._write_rows[at] == nodes
+            degree = np.where(hit, self._write_degree[at], degree)
+        return degree
 
     def degree_of(self, nodes: np.ndarray) -> np.ndarray:
         """Weighted degrees of ``nodes`` in the walk (the slice's where it changes them)."""
         nodes = np.asarray(nodes, dtype=np.int64)
-        degree = self.base_degree[nodes]
+        degree = self._graph_degree(nodes)
         if len(self._changed):
             at = np.minimum(np.searchsorted(self._changed, nodes), len(self._changed) - 1)
             hit = self._changed[at] == nodes
@@ -200,20 +233,40 @@ class Walk:
         return array
 
     def _weights_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Adjacency weights of ``(rows[i], cols[i])`` (0 where absent)."""
-        a = self.adjacency
+        """Weights of ``(rows[i], cols[i])`` before the slice (0 where absent)."""
         out = np.zeros(len(rows))
-        for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist())):
-            start, end = a.indptr[row], a.indptr[row + 1]
-            at = start + np.searchsorted(a.indices[start:end], col)
-            if at < end and a.indices[at] == col:
-                out[i] = a.data[at]
+        for matrix in (self.adjacency, self._writes):
+            if matrix is None:
+                continue
+            for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist())):
+                if row >= matrix.shape[0]:
+                    continue
+                start, end = matrix.indptr[row], matrix.indptr[row + 1]
+                at = start + np.searchsorted(matrix.indices[start:end], col)
+                if at < end and matrix.indices[at] == col:
+                    out[i] += matrix.data[at]
         return out
 
     def _gather(self, nodes: np.ndarray, matrix: sp.csr_matrix | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Concatenated rows of ``nodes``: (position in ``nodes``, neighbour, weight)."""
-        matrix = self.adjacency if matrix is None else matrix
+        """Concatenated rows of ``nodes``: (position in ``nodes``, neighbour, weight).
+
+        Without ``matrix``: the graph before the slice (stored rows, then writes),
+        grouped by owner.
+        """
+        if matrix is None:
+            found = self._gather(np.where(nodes < self._stored, nodes, 0), self.adjacency) \
+                if self._stored else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+            if self._stored and (nodes >= self._stored).any():
+                keep = nodes[found[0]] < self._stored
+                found = (found[0][keep], found[1][keep], found[2][keep])
+            if self._writes is None:
+                return found
+            extra = self._gather(nodes, self._writes)
+            owner = np.concatenate([found[0], extra[0]])
+            order = np.argsort(owner, kind="stable")
+            return (owner[order], np.concatenate([found[1], extra[1]])[order],
+                    np.concatenate([found[2], extra[2]])[order])
         starts = matrix.indptr[nodes]
         lengths = matrix.indptr[nodes + 1] - starts
         total = int(lengths.sum())
@@ -225,6 +278,8 @@ class Walk:
     def _sampled(self, nodes: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`_gather`, but rows longer than ``cap`` give ``cap`` evenly spaced
         entries, reweighted to the row's full weight."""
+        if self._writes is not None or (nodes >= self._stored).any():
+            return self._gather(nodes)  # rows changed by writes are read whole
         a = self.adjacency
         starts = a.indptr[nodes]
         full = a.indptr[nodes + 1] - starts
@@ -271,9 +326,18 @@ class Walk:
 
     def materialize(self) -> sp.csr_matrix:
         """The sliced adjacency as a CSR copy (for explanations and reference checks)."""
+        matrix = self.adjacency
+        if self.size != self._stored or self._writes is not None:
+            matrix = sp.csr_matrix((matrix.data, matrix.indices, np.concatenate(
+                [matrix.indptr, np.full(self.size - self._stored, matrix.indptr[-1])])),
+                shape=(self.size, self.size))
+            if self._writes is not None:
+                matrix = (matrix + self._writes).tocsr()
+            matrix.data[np.abs(matrix.data) < 1e-12] = 0.0
+            matrix.eliminate_zeros()
         if not self.sliced:
-            return self.adjacency
-        matrix = self.adjacency if self.delta is None else (self.adjacency - self.delta).tocsr()
+            return matrix
+        matrix = matrix if self.delta is None else (matrix - self.delta).tocsr()
         keep = np.ones(self.size)
         keep[self.excluded] = 0.0
         matrix = (sp.diags(keep) @ matrix @ sp.diags(keep)).tocsr()

@@ -29,6 +29,7 @@ from .kg import EDGE_KINDS, GraphMatrix, KnowledgeGraph, Node
 from .localppr import LocalPPR, PushSettings, local_ppr
 from .ppr import personalized_pagerank
 from .push import Walk, WalkSlice
+from .walkindex import WalkView
 
 __all__ = [
     "Seed",
@@ -152,15 +153,16 @@ class Ranking:
 
     Attributes
     ----------
-    matrix : GraphMatrix or SlicedMatrix
-        The graph walked (an as-of slice is materialised only if ``.matrix`` is read).
+    matrix : WalkView, GraphMatrix or SlicedMatrix
+        The graph walked, with ``nodes``, ``index`` and ``rows_of_kind`` (its ``.matrix``
+        is materialised only when read).
     method : str
         ``"push"`` or ``"power"``.
     local : LocalPPR or None
         The push's result (its bounds and work), for ``method="push"``.
     """
 
-    def __init__(self, matrix: GraphMatrix | SlicedMatrix, method: str,
+    def __init__(self, matrix: GraphMatrix | WalkView | SlicedMatrix, method: str,
                  local: LocalPPR | None = None, dense: np.ndarray | None = None) -> None:
         self.matrix = matrix
         self.method = method
@@ -175,7 +177,7 @@ class Ranking:
         """Score of every row (nodes the walk did not reach score 0 or their estimate)."""
         if self._dense is None:
             self._dense = (self.local.scores() if self.local is not None
-                           else np.zeros(len(self.matrix.nodes)))
+                           else np.zeros(self.matrix.walk.size))
         return self._dense
 
     def scores_of(self, rows: np.ndarray) -> np.ndarray:
@@ -202,7 +204,7 @@ class SlicedMatrix:
     """A :class:`GraphMatrix` seen through an as-of slice: the same rows, the matrix
     materialised only when read (explanations)."""
 
-    def __init__(self, base: GraphMatrix, walk: Walk) -> None:
+    def __init__(self, base: GraphMatrix | WalkView, walk: Walk) -> None:
         self.base = base
         self.walk = walk
         self.nodes = base.nodes
@@ -218,7 +220,7 @@ class SlicedMatrix:
         return self.base.rows_of_kind(kind)
 
 
-def slice_walk(matrix: GraphMatrix, walk_slice: WalkSlice | None) -> Walk:
+def slice_walk(matrix: GraphMatrix | WalkView, walk_slice: WalkSlice | None) -> Walk:
     """The walk over ``matrix`` with ``walk_slice`` applied lazily (no copy of the matrix).
 
     >>> g = KnowledgeGraph()
@@ -304,10 +306,10 @@ def rank_passages(
     """
     if method not in ("push", "power"):
         raise ValueError(f"unknown method {method!r}; use 'push' or 'power'")
-    base = graph.matrix(kinds)
+    base = graph.walk_view(kinds) if adjust is None else graph.matrix(kinds)
     if adjust is not None:
         adjusted = adjust(base)
-        matrix: GraphMatrix | SlicedMatrix = adjusted
+        matrix: GraphMatrix | WalkView | SlicedMatrix = adjusted
         walk = adjusted.walk
         if walk_slice is not None:
             walk = slice_walk(adjusted, walk_slice)
@@ -322,8 +324,8 @@ def rank_passages(
         reset = np.zeros(len(matrix.nodes))
         np.add.at(reset, seed_rows, seed_weights)
         np.add.at(reset, prior_rows, prior_weights)
-        adjacency = walk.materialize()
-        transition = (matrix.transition if isinstance(matrix, GraphMatrix)
+        adjacency = matrix.matrix if walk is getattr(matrix, "walk", None) else walk.materialize()
+        transition = (matrix.transition if isinstance(matrix, (GraphMatrix, WalkView))
                       and adjacency is matrix.matrix else None)
         return Ranking(matrix, method, dense=personalized_pagerank(
             adjacency, reset, damping, tol=tol, max_iter=max_iter, transition=transition))
@@ -336,7 +338,7 @@ def rank_passages(
     return Ranking(matrix, method, local=local)
 
 
-def _reset_parts(matrix: GraphMatrix | SlicedMatrix, seeds: list[Seed],
+def _reset_parts(matrix: GraphMatrix | WalkView | SlicedMatrix, seeds: list[Seed],
                  prior: tuple[np.ndarray, np.ndarray] | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seed rows and weights (non-passages), prior rows and weights (passages)."""
