@@ -58,7 +58,7 @@ class PushSettings:
     candidates: int = 10
     depth: int = 1
     max_rounds: int = 4
-    hub_cap: int | None = 512
+    hub_cap: int | None = 128
 
     def as_kwargs(self) -> dict:
         """The settings as keyword arguments of :func:`local_ppr`."""
@@ -90,6 +90,21 @@ class SparseValues:
             return np.zeros(len(nodes))
         at = np.minimum(np.searchsorted(self.nodes, nodes), len(self.nodes) - 1)
         return np.where(self.nodes[at] == nodes, self.values[at], 0.0)
+
+
+class _ScratchValues:
+    """Values at some nodes held in a graph-sized scratch row: O(1) lookups; ``release``
+    zeroes what was set."""
+
+    def __init__(self, row: np.ndarray, nodes: np.ndarray, values: np.ndarray) -> None:
+        self.row, self.nodes = row, np.asarray(nodes, dtype=np.int64)
+        np.add.at(row, self.nodes, values)
+
+    def __call__(self, nodes: np.ndarray) -> np.ndarray:
+        return self.row[nodes]
+
+    def release(self) -> None:
+        self.row[self.nodes] = 0.0
 
 
 class _PassageValues:
@@ -219,7 +234,7 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
 def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
               prior_weights: np.ndarray | None = None, damping: float = 0.5, top_k: int = 5,
               eps_seed: float = 1e-5, eps_candidate: float = 3e-5, candidates: int = 10,
-              depth: int = 1, max_rounds: int = 4, hub_cap: int | None = 512) -> LocalPPR:
+              depth: int = 1, max_rounds: int = 4, hub_cap: int | None = 128) -> LocalPPR:
     """PPR scores good enough to rank the top ``top_k`` passages, touching only their neighbourhood.
 
     Parameters
@@ -268,10 +283,27 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
         raise ValueError("prior_weights needs one weight per row of walk.passages")
     if (seed_weights < 0).any() or (prior < 0).any():
         raise ValueError("reset weights must be non-negative")
-    seed_mass = float(seed_weights.sum())
-    total = seed_mass + float(prior.sum())
+    total = float(seed_weights.sum()) + float(prior.sum())
     if not np.isfinite(total) or total <= 0:
         raise ValueError("reset vector is all zero or not finite")
+    scratch = walk.float_scratch(3)
+    held: list[_ScratchValues] = []
+    try:
+        return _local_ppr(walk, seed_rows, seed_weights, prior, damping, top_k, eps_seed,
+                          eps_candidate, candidates, depth, max_rounds, hub_cap, scratch, held)
+    finally:
+        for values in held:
+            values.release()
+
+
+def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prior: np.ndarray,
+               damping: float, top_k: int, eps_seed: float, eps_candidate: float,
+               candidates: int, depth: int, max_rounds: int, hub_cap: int | None,
+               scratch: np.ndarray, held: list) -> LocalPPR:
+    """:func:`local_ppr` after its checks; ``held`` collects the scratch it must zero."""
+    passages = walk.passages
+    seed_mass = float(seed_weights.sum())
+    total = seed_mass + float(prior.sum())
     passage_degree = walk.degree_of(passages)
     with_edges = passage_degree > 0
     safe = np.where(with_edges, passage_degree, 1.0)
@@ -280,29 +312,40 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     spread = float(max(np.abs(passage_density[with_edges] - beta).max(initial=0.0), beta))
     prior_at = _PassageValues(walk, prior)
     density = _PassageValues(walk, passage_density)
-    seeds = SparseValues(seed_rows, seed_weights)
+    seeds = _ScratchValues(scratch[2], seed_rows, seed_weights)
+    held.append(seeds)
     stats: dict = {"seed_pushes": 0, "seed_edges": 0, "candidate_pushes": 0,
                    "candidate_edges": 0, "rounds": 0}
     # 1. The seeds, pushed.
     seed_part = SparseValues(np.zeros(0, dtype=np.int64), np.zeros(0))
-    seed_residual = seed_part
+    fast_part = seed_residual = seed_part
     seed_residual_density = 0.0
     if len(seed_rows) and seed_mass > 0:
         state = forward_push(walk, [(seed_rows, seed_weights)], damping, eps_seed * seed_mass)
-        seed_part = SparseValues(state.nodes, state.estimate[0] + (1.0 - damping) * state.residual[0])
+        seed_values = state.estimate[0] + (1.0 - damping) * state.residual[0]
+        seed_part = SparseValues(state.nodes, seed_values)
         degree = walk.degree_of(state.nodes)
         residual_density = np.where(degree > 0, state.residual[0] / np.where(degree > 0, degree, 1.0),
                                     0.0)
         seed_residual_density = float(residual_density.max(initial=0.0))
-        seed_residual = SparseValues(state.nodes, residual_density)
+        fast_part = _ScratchValues(scratch[0], state.nodes, seed_values)
+        seed_residual = _ScratchValues(scratch[1], state.nodes, residual_density)
+        held.extend([fast_part, seed_residual])
         stats["seed_pushes"], stats["seed_edges"] = state.pushes, state.edges
 
     # 2. The estimate everywhere: beta d exactly, plus the deviation's own share.
-    def estimate_at(nodes: np.ndarray) -> np.ndarray:
-        return (seed_part(nodes) + (1.0 - damping) * prior_at(nodes)
+    def estimate_at(nodes: np.ndarray, part: Callable[[np.ndarray], np.ndarray] = fast_part
+                    ) -> np.ndarray:
+        return (part(nodes) + (1.0 - damping) * prior_at(nodes)
                 + damping * beta * walk.degree_of(nodes))
 
-    estimate = seed_part(passages) + (1.0 - damping) * prior + damping * beta * passage_degree
+    def kept_estimate(nodes: np.ndarray) -> np.ndarray:  # for the result, after the scratch
+        return estimate_at(nodes, seed_part) / mass
+
+    estimate = (1.0 - damping) * prior + damping * beta * passage_degree
+    if len(seed_part.nodes):
+        at = walk.passage_index[seed_part.nodes]
+        estimate[at[at >= 0]] += seed_part.values[at >= 0]
     estimate_bound = damping * (seed_residual_density + spread)
     # At the frontier, the seeds' residual spreads with the prior's deviation: the first
     # ``depth`` steps of both are computed, the rest is bounded.
@@ -315,16 +358,17 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     scores = estimate.copy()
     refined = np.zeros(0, dtype=np.int64)
     bounds = np.zeros(0)
-    done = np.zeros(len(passages), dtype=bool)
+    # The passages in the order refinement takes them: best estimates first.
+    reach = min(len(passages), candidates * max_rounds + 1)
+    order = (np.argpartition(-estimate, reach - 1)[:reach] if reach < len(passages)
+             else np.arange(len(passages)))
+    order = order[np.lexsort((order, -estimate[order]))]
+    taken = 0
     for _ in range(max_rounds):
-        open_rows = np.flatnonzero(~done)
-        if len(open_rows) == 0:
+        best = order[taken: taken + candidates]
+        if len(best) == 0:
             break
-        take = min(candidates, len(open_rows))
-        pool = estimate if len(open_rows) == len(passages) else estimate[open_rows]
-        best = open_rows[np.argpartition(-pool, take - 1)[:take]] if take < len(open_rows) \
-            else open_rows
-        done[best] = True
+        taken += len(best)
         stats["rounds"] += 1
         values, errors = _refine(walk, passages[best], seeds, prior_at, estimate_at, spreading, beta,
                                  damping, depth, eps_candidate, frontier_bound, hub_cap, stats)
@@ -334,21 +378,20 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
         ranked = np.lexsort((refined, -scores[refined]))
         refined, bounds = refined[ranked], bounds[ranked]
         kth = scores[refined[min(top_k, len(refined)) - 1]]
-        rest = np.flatnonzero(~done)
         # Stop when no unrefined passage could reach the k-th, allowing for the largest
         # change refinement made to an estimate so far.
         margin = np.abs(scores[refined] - estimate[refined]).max()
-        if len(rest) == 0 or estimate[rest].max() < kth - margin:
+        if taken >= len(order) or estimate[order[taken]] < kth - margin:
             break
-    rest = np.flatnonzero(~done)
-    certified = _certified(scores[refined], bounds, top_k,
-                           scores[rest] + estimate_bound * passage_degree[rest])
+    rest_high = estimate + estimate_bound * passage_degree
+    rest_high[refined] = -np.inf
+    certified = _certified(scores[refined], bounds, top_k, rest_high)
     # Reset weight on a node without edges keeps (1 - a) and loses the rest (power
     # iteration's dangling rule amounts to renormalising by what is kept).
     isolated_seeds = seed_weights[walk.degree_of(seed_rows) <= 0].sum() if len(seed_rows) else 0.0
     mass = total - damping * float(prior[~with_edges].sum() + isolated_seeds)
     return LocalPPR(passages, scores / mass, passages[refined], bounds / mass, estimate_bound / mass,
-                    certified, stats, lambda nodes: estimate_at(nodes) / mass, walk.size)
+                    certified, stats, kept_estimate, walk.size)
 
 
 def _refine(walk: Walk, batch: np.ndarray, seeds: SparseValues, prior_at: Callable,
@@ -365,10 +408,12 @@ def _refine(walk: Walk, batch: np.ndarray, seeds: SparseValues, prior_at: Callab
     degree = walk.degree_of(nodes)
     inverse = np.where(degree > 0, 1.0 / np.where(degree > 0, degree, 1.0), 0.0)
     valued = estimate_at(nodes)
-    holding = (state.residual > 0).any(axis=0)
+    # The deviation's next steps are worth reading only where a residual is a fair share
+    # of the push threshold; elsewhere the (larger) bound of the plain estimate applies.
+    holding = (state.residual * inverse[None, :] > 0.1 * eps).any(axis=0)
     # Error of a frontier node's value per unit of degree: the depth's bound, or for a
     # value estimated from sampled hub rows, the estimate's bound plus the correction.
-    node_bound = np.full(len(nodes), frontier_bound[0])
+    node_bound = np.where(holding, frontier_bound[0], frontier_bound[1])
     if holding.any():
         correction, sampled = prior_diffusion(walk, nodes[holding], density, beta, damping, depth,
                                               hub_cap)

@@ -232,6 +232,16 @@ class Walk:
             local.array = array
         return array
 
+    def float_scratch(self, rows: int) -> np.ndarray:
+        """Per-thread zero arrays (``rows`` of them, each of the graph's size); callers
+        zero what they set before returning."""
+        local = self._shared["local"]
+        array = getattr(local, "floats", None)
+        if array is None or array.shape[0] < rows:
+            array = np.zeros((rows, self.size))
+            local.floats = array
+        return array
+
     def _weights_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Weights of ``(rows[i], cols[i])`` before the slice (0 where absent)."""
         out = np.zeros(len(rows))
