@@ -196,7 +196,7 @@ class Walk:
         Costs the size of the change, not of the graph (used by
         :class:`graphs.walkindex.IncrementalWalk`)."""
         shared = {"adjacency": base.adjacency, "degree": base.base_degree,
-                  "local": threading.local(), "passages": np.asarray(passages, dtype=np.int64),
+                  "local": base._shared["local"], "passages": np.asarray(passages, dtype=np.int64),
                   "total": float(total_degree), "lock": threading.Lock(), "size": int(size),
                   "writes": writes, "write_rows": np.asarray(write_rows, dtype=np.int64),
                   "write_degree": np.asarray(write_degree, dtype=np.float64)}
@@ -224,11 +224,12 @@ class Walk:
         return degree
 
     def scratch(self) -> np.ndarray:
-        """A per-thread array of ``-1`` of the graph's size; callers restore what they set."""
+        """A per-thread array of ``-1`` (at least the graph's size, shared with the states
+        that follow it); callers restore what they set."""
         local = self._shared["local"]
         array = getattr(local, "array", None)
-        if array is None:
-            array = np.full(self.size, -1, dtype=np.int64)
+        if array is None or len(array) < self.size:  # shared by later states: leave headroom
+            array = np.full(self.size + self.size // 4, -1, dtype=np.int64)
             local.array = array
         return array
 
@@ -237,8 +238,8 @@ class Walk:
         zero what they set before returning."""
         local = self._shared["local"]
         array = getattr(local, "floats", None)
-        if array is None or array.shape[0] < rows:
-            array = np.zeros((rows, self.size))
+        if array is None or array.shape[0] < rows or array.shape[1] < self.size:
+            array = np.zeros((rows, self.size + self.size // 4))
             local.floats = array
         return array
 

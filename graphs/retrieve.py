@@ -145,11 +145,13 @@ def passage_seeds(dense_scores: Mapping[int, float], weight: float) -> list[Seed
 
 
 class Ranking:
-    """The outcome of :func:`rank_passages`: the walked graph and a score for every node.
+    """The outcome of :func:`rank_passages`: the walked graph, the ranking and node scores.
 
-    Unpacks as ``matrix, scores`` (the former return value); ``scores`` is then one
-    array over all rows, built on first use. New code should ask for what it needs:
-    :meth:`top_passages`, :meth:`scores_of`.
+    Unpacks as ``matrix, scores`` (the former return value). ``scores`` holds every
+    node's *exact* score: for ``method="push"`` it is power iteration over the walked
+    graph, run on first use (it costs the graph, as any all-node vector does; traces
+    and reference checks read it). The ranking itself, :meth:`top_passages` and
+    :meth:`scores_of` use the push's scores and never touch the whole graph.
 
     Attributes
     ----------
@@ -163,27 +165,29 @@ class Ranking:
     """
 
     def __init__(self, matrix: GraphMatrix | WalkView | SlicedMatrix, method: str,
-                 local: LocalPPR | None = None, dense: np.ndarray | None = None) -> None:
+                 local: LocalPPR | None = None, dense: np.ndarray | None = None,
+                 exact: Callable[[], np.ndarray] | None = None) -> None:
         self.matrix = matrix
         self.method = method
         self.local = local
         self._dense = dense
+        self._exact = exact
 
     def __iter__(self) -> Iterator:
         return iter((self.matrix, self.scores))
 
     @property
     def scores(self) -> np.ndarray:
-        """Score of every row (nodes the walk did not reach score 0 or their estimate)."""
+        """Exact score of every row (computed on first use for ``method="push"``)."""
         if self._dense is None:
-            self._dense = (self.local.scores() if self.local is not None
+            self._dense = (self._exact() if self._exact is not None
                            else np.zeros(self.matrix.walk.size))
         return self._dense
 
     def scores_of(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of some rows, without building the whole score vector."""
+        """Scores of some rows as ranked (the push's, for ``method="push"``)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if self._dense is not None or self.local is None:
+        if self.local is None:
             return self.scores[rows]
         return self.local.scores_of(rows)
 
@@ -300,8 +304,8 @@ def rank_passages(
     >>> ranking = rank_passages(g, [Seed(e, 1.0, "linked")], damping=0.5)
     >>> [node for node, _ in ranking.top_passages(2)]
     [('passage', 1), ('passage', 2)]
-    >>> matrix, scores = ranking  # the former (matrix, scores) return value
-    >>> round(float(scores.sum()), 3)
+    >>> matrix, scores = ranking  # the former (matrix, scores) return value: exact scores
+    >>> round(float(scores.sum()), 6)
     1.0
     """
     if method not in ("push", "power"):
@@ -320,22 +324,26 @@ def rank_passages(
     seed_rows, seed_weights, prior_rows, prior_weights = _reset_parts(matrix, seeds, prior)
     if seed_weights.sum() + prior_weights.sum() <= 0:
         return Ranking(matrix, method, dense=np.zeros(len(matrix.nodes)))
-    if method == "power":
-        reset = np.zeros(len(matrix.nodes))
+
+    def exact() -> np.ndarray:
+        reset = np.zeros(walk.size)
         np.add.at(reset, seed_rows, seed_weights)
         np.add.at(reset, prior_rows, prior_weights)
         adjacency = matrix.matrix if walk is getattr(matrix, "walk", None) else walk.materialize()
         transition = (matrix.transition if isinstance(matrix, (GraphMatrix, WalkView))
                       and adjacency is matrix.matrix else None)
-        return Ranking(matrix, method, dense=personalized_pagerank(
-            adjacency, reset, damping, tol=tol, max_iter=max_iter, transition=transition))
+        return personalized_pagerank(adjacency, reset, damping, tol=tol, max_iter=max_iter,
+                                     transition=transition)
+
+    if method == "power":
+        return Ranking(matrix, method, dense=exact())
     settings = push or PushSettings()
     passage_prior_vector = np.zeros(len(walk.passages))
     np.add.at(passage_prior_vector, walk.passage_index[prior_rows], prior_weights)
     local = local_ppr(walk, seed_rows, seed_weights, passage_prior_vector, damping, top_k,
                       **settings.as_kwargs())
     logger.debug("push ranking: %s", local.stats)
-    return Ranking(matrix, method, local=local)
+    return Ranking(matrix, method, local=local, exact=exact)
 
 
 def _reset_parts(matrix: GraphMatrix | WalkView | SlicedMatrix, seeds: list[Seed],

@@ -211,8 +211,9 @@ def test_rank_passages_push_equals_power_iteration(with_slice):
     assert [n for n, _ in push.top_passages(3)] == [n for n, _ in power.top_passages(3)]
     rows = push.local.candidates
     assert np.allclose(push.scores_of(rows), power.scores_of(rows), atol=1e-4)
-    matrix, scores = push  # the former return value still unpacks
+    matrix, scores = push  # the former return value still unpacks, with exact scores
     assert scores.shape == (len(matrix.nodes),)
+    assert np.allclose(scores, power.scores)
     if with_slice:
         assert ("passage", 2) not in [n for n, _ in push.top_passages(4)]
         copy = slice_matrix(graph.matrix(kinds), {(("entity", 1), ("entity", 2)): 1.0},
