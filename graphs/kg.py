@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .ppr import transition_matrix
-from .push import Walk
+from .walk import Walk
 from .walkindex import IncrementalWalk, WalkView
 
 __all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS", "NODE_KINDS"]

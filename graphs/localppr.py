@@ -37,7 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-from .push import Walk, forward_push, unique_ints
+from .push import forward_push
+from .walk import Walk, unique_ints
 
 __all__ = ["LocalPPR", "PushSettings", "SparseValues", "local_ppr", "prior_diffusion"]
 

@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import dijkstra
 from .kg import EDGE_KINDS, GraphMatrix, KnowledgeGraph, Node
 from .localppr import LocalPPR, PushSettings, local_ppr
 from .ppr import personalized_pagerank
-from .push import Walk, WalkSlice
+from .walk import Walk, WalkSlice
 from .walkindex import WalkView
 
 __all__ = [

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .kg import GraphMatrix, Node
-from .push import WalkSlice
+from .walk import WalkSlice
 
 __all__ = ["slice_matrix", "as_of_slice", "WalkSlice"]
 

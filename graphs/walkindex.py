@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .ppr import transition_matrix
-from .push import Walk
+from .walk import Walk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .kg import GraphMatrix, Node
