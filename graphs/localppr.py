@@ -60,12 +60,13 @@ class PushSettings:
     depth: int = 1
     max_rounds: int = 4
     hub_cap: int | None = 128
+    tie_gap: float = 0.003
 
     def as_kwargs(self) -> dict:
         """The settings as keyword arguments of :func:`local_ppr`."""
         return {"eps_seed": self.eps_seed, "eps_candidate": self.eps_candidate,
                 "candidates": self.candidates, "depth": self.depth,
-                "max_rounds": self.max_rounds, "hub_cap": self.hub_cap}
+                "max_rounds": self.max_rounds, "hub_cap": self.hub_cap, "tie_gap": self.tie_gap}
 
 
 class SparseValues:
@@ -235,7 +236,8 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
 def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
               prior_weights: np.ndarray | None = None, damping: float = 0.5, top_k: int = 5,
               eps_seed: float = 1e-5, eps_candidate: float = 3e-5, candidates: int = 10,
-              depth: int = 1, max_rounds: int = 4, hub_cap: int | None = 128) -> LocalPPR:
+              depth: int = 1, max_rounds: int = 4, hub_cap: int | None = 128,
+              tie_gap: float = 0.003) -> LocalPPR:
     """PPR scores good enough to rank the top ``top_k`` passages, touching only their neighbourhood.
 
     Parameters
@@ -265,6 +267,9 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     hub_cap : int, optional
         Rows longer than this are estimated from a sample in the frontier's
         neighbourhood (their error is bounded separately); None reads every row.
+    tie_gap : float
+        Adjacent scores in the top ``top_k + 1`` closer than this share are refined
+        again with a ten times tighter threshold and one more step of depth (0: off).
 
     Examples
     --------
@@ -291,7 +296,8 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     held: list[_ScratchValues] = []
     try:
         return _local_ppr(walk, seed_rows, seed_weights, prior, damping, top_k, eps_seed,
-                          eps_candidate, candidates, depth, max_rounds, hub_cap, scratch, held)
+                          eps_candidate, candidates, depth, max_rounds, hub_cap, tie_gap, scratch,
+                          held)
     finally:
         for values in held:
             values.release()
@@ -300,7 +306,7 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
 def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prior: np.ndarray,
                damping: float, top_k: int, eps_seed: float, eps_candidate: float,
                candidates: int, depth: int, max_rounds: int, hub_cap: int | None,
-               scratch: np.ndarray, held: list) -> LocalPPR:
+               tie_gap: float, scratch: np.ndarray, held: list) -> LocalPPR:
     """:func:`local_ppr` after its checks; ``held`` collects the scratch it must zero."""
     passages = walk.passages
     seed_mass = float(seed_weights.sum())
@@ -384,6 +390,24 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
         margin = np.abs(scores[refined] - estimate[refined]).max()
         if taken >= len(order) or estimate[order[taken]] < kth - margin:
             break
+    # 4. Near ties in the top k: refine both sides again, deeper and with a tighter
+    # threshold (few passages, so cheap; the order of close scores is what it fixes).
+    if tie_gap > 0 and len(refined) > 1:
+        head = refined[: top_k + 1]
+        close = np.flatnonzero(scores[head[:-1]] - scores[head[1:]] < tie_gap * scores[head[1:]])
+        contested = unique_ints(np.concatenate([head[close], head[close + 1]]))
+        if len(contested):
+            stats["tie_passages"] = len(contested)
+            tight = (damping ** (depth + 2) * (seed_residual_density + spread), estimate_bound)
+            values, errors = _refine(walk, passages[contested], seeds, prior_at, estimate_at,
+                                     spreading, beta, damping, depth + 1, eps_candidate / 10,
+                                     tight, hub_cap, stats)
+            scores[contested] = values
+            position = np.searchsorted(np.sort(refined), contested)
+            by_row = np.argsort(refined)
+            bounds[by_row[position]] = errors
+            ranked = np.lexsort((refined, -scores[refined]))
+            refined, bounds = refined[ranked], bounds[ranked]
     rest_high = estimate + estimate_bound * passage_degree
     rest_high[refined] = -np.inf
     certified = _certified(scores[refined], bounds, top_k, rest_high)
