@@ -7,8 +7,10 @@ of :func:`graphs.retrieve.rank_passages`) with power iteration (the exact refere
    (``--sizes``, in nodes): per query, power iteration, python-igraph's PRPACK and the
    push are timed one after the other on the same reset vector (a few entity seeds plus
    the dense prior on every passage), so the machine's load hits all three alike. It
-   reports p50/p95 in ms, the median per-query ratio of power iteration (and PRPACK) to
-   the push, the push's work and how often its top 5 equals the exact one.
+   reports p50/p95 in ms (wall clock, and for power iteration and the push also the
+   process's CPU time, which a shared machine's load inflates far less), the median
+   per-query ratio of power iteration (and PRPACK) to the push, the push's work and
+   how often its top 5 equals the exact one.
 2. Agreement on real stores (``--dataset NAME``, optionally ``--store DIR`` from
    ``eval.multihop``): every question is asked once (``hipporag``, the push being the
    default), the walk it made is ranked again exactly by power iteration (same graph,
@@ -87,6 +89,7 @@ def synthetic_benchmark(nodes: int, queries: int, seed: int = 0, prpack: bool = 
         ig_graph.es["weight"] = upper.data[keep].tolist()
     rng = np.random.default_rng(seed + 1)
     times: dict[str, list[float]] = {"power": [], "prpack": [], "push": []}
+    cpu: dict[str, list[float]] = {"power": [], "push": []}  # process time: load-independent
     agree_ordered = agree_set = certified = 0
     work: dict[str, list[int]] = {}
     for _ in tqdm(range(queries), desc=f"{graph.size} nodes", unit="query", leave=False, disable=None):
@@ -95,18 +98,20 @@ def synthetic_benchmark(nodes: int, queries: int, seed: int = 0, prpack: bool = 
         reset = np.zeros(graph.size)
         reset[:graph.passages] = prior
         np.add.at(reset, query.entity_nodes, query.entity_weights)
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         exact = personalized_pagerank(adjacency, reset, damping, transition=transition)
         times["power"].append(time.perf_counter() - began)
+        cpu["power"].append(time.process_time() - began_cpu)
         if ig_graph is not None:
             began = time.perf_counter()
             ig_graph.personalized_pagerank(damping=damping, reset=reset.tolist(), weights="weight",
                                            implementation="prpack")
             times["prpack"].append(time.perf_counter() - began)
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         result = local_ppr(walk, query.entity_nodes, query.entity_weights, prior, damping, 5,
                            **settings.as_kwargs())
         times["push"].append(time.perf_counter() - began)
+        cpu["push"].append(time.process_time() - began_cpu)
         expected = _top(exact[:graph.passages], 5)
         got = result.top(5).tolist()
         agree_ordered += got == expected
@@ -121,6 +126,9 @@ def synthetic_benchmark(nodes: int, queries: int, seed: int = 0, prpack: bool = 
         "queries": queries,
         "power_iteration": _summary(times["power"]), "push": _summary(times["push"]),
         "power_over_push_median": round(float(np.median(ratio)), 2),
+        "cpu_power_iteration": _summary(cpu["power"]), "cpu_push": _summary(cpu["push"]),
+        "cpu_power_over_push_median": round(float(np.median(
+            np.array(cpu["power"]) / np.maximum(np.array(cpu["push"]), 1e-9))), 2),
         "agreement_top5_ordered": round(agree_ordered / queries, 4),
         "agreement_top5_set": round(agree_set / queries, 4),
         "certified": round(certified / queries, 4),
@@ -248,14 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, result)
     if result["synthetic"]:
         print("| nodes | power p50/p95 ms | PRPACK p50/p95 ms | push p50/p95 ms | power/push | "
-              "PRPACK/push | top-5 same |")
-        print("|---|---|---|---|---|---|---|")
+              "PRPACK/push | CPU ms power / push (p50) | top-5 same |")
+        print("|---|---|---|---|---|---|---|---|")
         for row in result["synthetic"]:
             prpack = row.get("igraph_prpack", {})
             print(f"| {row['nodes']:,} | {row['power_iteration']['p50_ms']} / "
                   f"{row['power_iteration']['p95_ms']} | {prpack.get('p50_ms', '-')} / "
                   f"{prpack.get('p95_ms', '-')} | {row['push']['p50_ms']} / {row['push']['p95_ms']} | "
                   f"{row['power_over_push_median']}x | {row.get('prpack_over_push_median', '-')}x | "
+                  f"{row['cpu_power_iteration']['p50_ms']} / {row['cpu_push']['p50_ms']} | "
                   f"{row['agreement_top5_ordered']:.0%} |")
     if result["stores"]:
         print("| dataset | graph queries | top-5 same order / set | R@2 exact / push | "

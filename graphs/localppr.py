@@ -56,7 +56,7 @@ class PushSettings:
 
     eps_seed: float = 1e-5
     eps_candidate: float = 3e-5
-    candidates: int = 10
+    candidates: int = 6
     depth: int = 1
     max_rounds: int = 4
     hub_cap: int | None = 128
@@ -235,7 +235,7 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
 
 def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
               prior_weights: np.ndarray | None = None, damping: float = 0.5, top_k: int = 5,
-              eps_seed: float = 1e-5, eps_candidate: float = 3e-5, candidates: int = 10,
+              eps_seed: float = 1e-5, eps_candidate: float = 3e-5, candidates: int = 6,
               depth: int = 1, max_rounds: int = 4, hub_cap: int | None = 128,
               tie_gap: float = 0.003) -> LocalPPR:
     """PPR scores good enough to rank the top ``top_k`` passages, touching only their neighbourhood.

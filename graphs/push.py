@@ -90,7 +90,7 @@ def forward_push(walk: Walk, sources: list[tuple[np.ndarray, np.ndarray]], dampi
     local = walk.scratch()
     first = unique_ints(np.concatenate([np.asarray(n, dtype=np.int64) for n, _ in sources])
                       if count else np.zeros(0, dtype=np.int64))
-    capacity = max(64, 4 * len(first))
+    capacity = max(4096, 16 * len(first))
     nodes = np.zeros(capacity, dtype=np.int64)
     nodes[:len(first)] = first
     local[first] = np.arange(len(first))
@@ -174,7 +174,7 @@ def _run(walk: Walk, local: np.ndarray, state: list, capacity: int,
         if missing.any():
             fresh = unique_ints(targets[missing])
             if used + len(fresh) > capacity:
-                capacity = max(2 * capacity, used + len(fresh))
+                capacity = max(4 * capacity, used + len(fresh))
                 nodes = np.resize(nodes, capacity)
                 degree_local = np.concatenate([degree_local[:used], np.zeros(capacity - used)])
                 estimate = _grow(estimate, used, capacity)
