@@ -2,31 +2,38 @@
 
 The reset vector of a HippoRAG query has two parts: a handful of entity seeds and
 a *prior* on every passage (its dense score times a small weight). PPR is linear
-in the reset vector, and with ``L`` the walk operator of :mod:`graphs.push`
-(scores before normalisation)::
+in the reset vector; with ``L`` the walk operator of :mod:`graphs.push` (scores
+before normalisation, ``a`` the damping)::
 
     x = L(seeds) + L(prior)
 
-1. ``L(seeds)``: forward push from the seeds with a tight threshold.
-2. ``L(prior)`` without pushing from every passage: on an undirected graph the
+1. ``L(seeds)``: forward push from the seeds (threshold ``eps_seed``).
+2. ``L(prior)`` is never pushed from every passage. On an undirected graph the
    degree vector ``d`` is stationary (``P.T d = d``), so ``L(beta d) = beta d``
-   exactly. With ``beta = sum(prior) / sum(d)`` the prior is split into
-   ``beta d`` (exact, free) and a deviation ``D = prior - beta d`` whose mass
-   cancels out over any large neighbourhood. ``L(D)`` at a node ``v`` is
-   ``(1 - a) D[v] + a (P.T D)[v] (1 - a) + ...``; the first ``depth`` terms are
-   computed on ``v``'s neighbourhood, the rest is bounded by
-   ``a**(depth + 1) * d[v] * max |D / d|``.
-3. The estimate of step 2 (depth 0) ranks all passages in one vector operation;
-   the best ``candidates`` are then *refined*: by symmetry of the graph
-   (``pi_u(t) d_u = pi_t(u) d_t``), the score of a passage ``t`` is
-   ``d_t * sum_u pi_t(u) reset[u] / d_u``, and a forward push from ``t`` gives
-   ``pi_t`` up to a residual whose nodes are valued with the step-2 estimate
-   (depth ``depth``). The error of a refined score is at most
-   ``d_t * |residual_t|_1 * (a * max(seed residual / d) + a**(depth+1) * max|D / d|)``
-   (its *bound*). If a passage left out scores above the k-th refined one, more
-   candidates are refined.
+   exactly. With ``beta = sum(prior) / sum(d)`` the prior splits into ``beta d``
+   (exact, free) and a deviation ``D = prior - beta d`` whose mass cancels out over
+   any large neighbourhood. ``L(D)[v] = (1 - a) D[v] + (1 - a) a (P.T D)[v] + ...``:
+   the first ``depth`` steps are read from ``v``'s neighbourhood, the rest is at
+   most ``a**(depth + 1) * d[v] * max|D / d|``. The seeds' leftover residual is
+   carried the same way.
+3. Step 2 at depth 0 estimates every passage in one vector operation over the
+   passages (the prior is an all-passages vector, so reading it is the least any
+   method can do). The best ``candidates`` are *refined*: by symmetry of the graph
+   (``pi_u(t) d_u = pi_t(u) d_t``), a passage's score is
+   ``d_t * sum_u pi_t(u) reset[u] / d_u``; a forward push from ``t`` gives ``pi_t``
+   up to a residual whose nodes are valued with step 2 (depth ``depth``). A refined
+   score's error is at most
+   ``d_t * sum_v residual_t[v] * (a**(depth+1) * (max(seed residual / d) + max|D / d|))``
+   (its *bound*; larger where a hub's row was sampled). While a passage left out
+   could still reach the k-th refined score, more candidates are refined; adjacent
+   scores of the top k within ``tie_gap`` are refined again, ten times tighter and
+   one step deeper.
 
-Power iteration (:func:`graphs.ppr.personalized_pagerank`) stays the reference.
+The bound is rigorous (the property tests check it against power iteration) and
+decides the order wherever it separates two scores (:attr:`LocalPPR.certified`);
+it is loose (the real error is one to two orders smaller), so the defaults were
+set by measured agreement with power iteration (``python -m eval.ppr``), which
+stays the reference (:func:`graphs.ppr.personalized_pagerank`).
 """
 
 from __future__ import annotations
