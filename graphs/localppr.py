@@ -270,7 +270,8 @@ def local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray,
     depth : int
         Neighbourhood depth of the prior's deviation at the push frontier.
     max_rounds : int
-        Rounds of adding candidates while an unrefined passage could still enter.
+        Rounds of adding candidates while an unrefined passage could still enter (at
+        least enough to refine the top ``top_k``).
     hub_cap : int, optional
         Rows longer than this are estimated from a sample in the frontier's
         neighbourhood (their error is bounded separately); None reads every row.
@@ -373,6 +374,8 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     refined = np.zeros(0, dtype=np.int64)
     bounds = np.zeros(0)
     # The passages in the order refinement takes them: best estimates first.
+    # Enough rounds to refine the top k at least (a deep ranking asks for more).
+    max_rounds = max(max_rounds, -(-(top_k + 1) // candidates) + 1)
     reach = min(len(passages), candidates * max_rounds + 1)
     order = (np.argpartition(-estimate, reach - 1)[:reach] if reach < len(passages)
              else np.arange(len(passages)))

@@ -254,3 +254,11 @@ def test_local_ppr_rejects_bad_input():
         local_ppr(walk, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(1))
     with pytest.raises(ValueError):
         local_ppr(walk, np.array([1]), np.array([1.0]), np.zeros(2))
+
+
+def test_a_deep_ranking_refines_every_passage_it_returns():
+    graph = hipporag_graph(200, seed=4)
+    walk = Walk(graph.adjacency(), passages=np.arange(graph.passages))
+    query = random_query(graph, np.random.default_rng(2))
+    result = local_ppr(walk, query.entity_nodes, query.entity_weights, query.prior(), 0.5, 30)
+    assert set(result.top(30).tolist()) <= set(result.candidates.tolist())
