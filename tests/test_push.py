@@ -107,6 +107,12 @@ def test_local_ppr_is_within_its_bound_and_exact_where_certified(case, top_k, pu
     degree = walk.degree_of(others)
     assert np.all(np.abs(result.scores_of(others) - exact[others])
                   <= result.estimate_bound * degree + 1e-12)
+    # Wherever two refined scores differ by more than their bounds, the exact order agrees.
+    scores = result.scores_of(refined)
+    apart = np.abs(scores[:, None] - scores[None, :]) > result.bounds[:, None] + result.bounds[None, :]
+    agree = np.sign(scores[:, None] - scores[None, :]) == np.sign(exact[refined][:, None]
+                                                                  - exact[refined][None, :])
+    assert agree[apart].all()
     if result.certified:
         order = np.lexsort((np.arange(passages), -exact[:passages]))
         expected = [int(r) for r in order[:top_k] if exact[r] > 0]
