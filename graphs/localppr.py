@@ -394,11 +394,15 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
         bounds = np.concatenate([bounds, errors])
         ranked = np.lexsort((refined, -scores[refined]))
         refined, bounds = refined[ranked], bounds[ranked]
-        kth = scores[refined[min(top_k, len(refined)) - 1]]
+        if taken >= len(order):
+            break
+        if len(refined) < top_k:
+            continue
         # Stop when no unrefined passage could reach the k-th, allowing for the largest
         # change refinement made to an estimate so far.
+        kth = scores[refined[top_k - 1]]
         margin = np.abs(scores[refined] - estimate[refined]).max()
-        if taken >= len(order) or estimate[order[taken]] < kth - margin:
+        if estimate[order[taken]] < kth - margin:
             break
     # 4. Near ties in the top k: refine both sides again, deeper and with a tighter
     # threshold (few passages, so cheap; the order of close scores is what it fixes).
@@ -457,7 +461,8 @@ def _refine(walk: Walk, batch: np.ndarray, seeds: SparseValues, prior_at: Callab
         node_bound[at] = frontier_bound[1] + np.abs(correction[sampled]) * inverse[at]
     reset = seeds(nodes) + prior_at(nodes)
     values = batch_degree * (state.estimate @ (reset * inverse) + state.residual @ (valued * inverse))
-    errors = batch_degree * (state.residual @ node_bound)
+    # Plus rounding: scores equal in exact arithmetic must not count as separated.
+    errors = batch_degree * (state.residual @ node_bound) + 1e-12 * np.abs(values)
     isolated = batch_degree <= 0
     values = np.where(isolated, estimate_at(batch), values)
     return values, np.where(isolated, 0.0, errors)
@@ -465,6 +470,8 @@ def _refine(walk: Walk, batch: np.ndarray, seeds: SparseValues, prior_at: Callab
 
 def _certified(top_scores: np.ndarray, bounds: np.ndarray, top_k: int, rest_high: np.ndarray) -> bool:
     """Do the bounds separate the top ``top_k`` from each other and from the rest?"""
+    if len(top_scores) < top_k and np.isfinite(rest_high).any():
+        return False  # part of the top k was not refined
     k = min(top_k, len(top_scores))
     if k == 0:
         return True
