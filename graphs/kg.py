@@ -9,8 +9,10 @@ may carry several kinds; the walk uses their sum, each kind scaled by the
 weights the caller passes to :meth:`KnowledgeGraph.matrix`.
 
 Edits are incremental (:meth:`KnowledgeGraph.replace_edges` rewrites only the
-edges of the nodes a change touched); the sparse matrix is rebuilt lazily, in
-time linear in the number of edges, on the first query after a change.
+edges of the nodes a change touched). :meth:`KnowledgeGraph.matrix` is rebuilt
+lazily, in time linear in the number of edges, on the first call after a change;
+:meth:`KnowledgeGraph.walk_view`, what retrieval walks, catches up with the edits
+instead (:mod:`graphs.walkindex`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from .ppr import transition_matrix
+from .walk import Walk
+from .walkindex import IncrementalWalk, WalkView
 
-__all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS"]
+__all__ = ["Node", "EdgeKind", "KnowledgeGraph", "GraphMatrix", "EDGE_KINDS", "NODE_KINDS"]
 
 Node = tuple[str, int]
 EdgeKind = str
 EDGE_KINDS = ("fact", "mention", "topic", "synonym")
+NODE_KINDS = ("entity", "passage")
 
 
 def _pair(a: Node, b: Node) -> tuple[Node, Node]:
@@ -59,9 +64,44 @@ class GraphMatrix:
         """The walk's transposed transition matrix and dangling mask (computed once)."""
         return transition_matrix(self.matrix)
 
+    @cached_property
+    def _kind_rows(self) -> dict[str, np.ndarray]:
+        rows: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            rows.setdefault(node[0], []).append(i)
+        return {kind: np.array(found, dtype=np.int64) for kind, found in rows.items()}
+
     def rows_of_kind(self, kind: str) -> np.ndarray:
-        """Row numbers of the nodes of one kind, in node order."""
-        return np.array([i for i, node in enumerate(self.nodes) if node[0] == kind], dtype=np.int64)
+        """Row numbers of the nodes of one kind, in node order (computed once per kind)."""
+        return self._kind_rows.get(kind, np.zeros(0, dtype=np.int64))
+
+    @cached_property
+    def walk(self) -> Walk:
+        """The matrix as a :class:`~graphs.push.Walk` for local pushes (built once)."""
+        return Walk(self.matrix, passages=self.rows_of_kind("passage"))
+
+    @cached_property
+    def _passage_keys(self) -> np.ndarray:
+        rows = self.rows_of_kind("passage")
+        return np.array([self.nodes[r][1] for r in rows], dtype=np.int64)
+
+    def passage_rows(self, keys: np.ndarray) -> np.ndarray:
+        """Rows of passage ``keys`` (-1 for keys not in the graph), without a dict lookup each.
+
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("passage", 4)], [(("entity", 1), ("passage", 4), "mention", 1.0)])
+        >>> g.matrix().passage_rows(np.array([4, 5])).tolist()
+        [1, -1]
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        known = self._passage_keys
+        rows = self.rows_of_kind("passage")
+        if len(known) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        order = np.argsort(known, kind="stable")
+        at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
+        found = known[order][at] == keys
+        return np.where(found, rows[order][at], -1)
 
 
 class KnowledgeGraph:
@@ -80,6 +120,14 @@ class KnowledgeGraph:
         self._edges: dict[tuple[Node, Node], dict[EdgeKind, float]] = {}
         self._adjacent: dict[Node, set[Node]] = {}
         self._cache: dict[tuple[str, ...], GraphMatrix] = {}
+        # Walk structures kept current by edits: per weighting, the state and how far it
+        # has read the edit log.
+        self._walks: dict[tuple, list] = {}
+        self._log: list[tuple] = []
+
+    def _record(self, *event: object) -> None:
+        if self._walks:
+            self._log.append(event)
 
     # -- editing -----------------------------------------------------------------------
 
@@ -90,6 +138,7 @@ class KnowledgeGraph:
                 self._nodes.add(node)
                 self._adjacent[node] = set()
                 self._cache.clear()
+                self._record("add", node)
 
     def remove_nodes(self, nodes: Iterable[Node]) -> None:
         """Remove nodes and every edge touching them."""
@@ -100,8 +149,10 @@ class KnowledgeGraph:
                 self._edges.pop(_pair(node, other), None)
                 if other != node:
                     self._adjacent[other].discard(node)
+                self._record("pair", node, other)
             self._nodes.discard(node)
             self._cache.clear()
+            self._record("remove", node)
 
     def replace_edges(
         self, nodes: Iterable[Node], edges: Iterable[tuple[Node, Node, EdgeKind, float]]
@@ -118,7 +169,11 @@ class KnowledgeGraph:
             for other in list(self._adjacent[node]):
                 self._edges.pop(_pair(node, other), None)
                 self._adjacent[other].discard(node)
+                self._record("pair", node, other)
             self._adjacent[node].clear()
+        self._add_edges(edges)
+
+    def _add_edges(self, edges: Iterable[tuple[Node, Node, EdgeKind, float]]) -> None:
         for a, b, kind, weight in edges:
             if kind not in EDGE_KINDS:
                 raise ValueError(f"unknown edge kind {kind!r}")
@@ -129,6 +184,7 @@ class KnowledgeGraph:
             kinds[kind] = kinds.get(kind, 0.0) + float(weight)
             self._adjacent[a].add(b)
             self._adjacent[b].add(a)
+            self._record("pair", a, b)
         self._cache.clear()
 
     # -- reading -----------------------------------------------------------------------
@@ -160,17 +216,66 @@ class KnowledgeGraph:
             return len(self.neighbours(node))
         return sum(1 for other in self.neighbours(node) if kind in self._edges[_pair(node, other)])
 
+    def walk_view(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> WalkView:
+        """The graph as local pushes walk it, caught up with edits instead of rebuilt.
+
+        The first call per weighting builds :meth:`matrix`; later calls apply the edits
+        made since (cost: their size, plus vector copies of the node count), and
+        rebuild once the edits reach a tenth of the graph. Rows are stable between
+        rebuilds (new nodes get new rows; removed nodes keep theirs, empty).
+
+        Examples
+        --------
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 7), "mention", 1.0)])
+        >>> view = g.walk_view()
+        >>> g.replace_edges([("passage", 8)], [(("entity", 1), ("passage", 8), "mention", 2.0)])
+        >>> view = g.walk_view()
+        >>> view.nodes, view.matrix.toarray().tolist()
+        ([('entity', 1), ('passage', 7), ('passage', 8)], [[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+        """
+        scale, key = self._scale(kinds)
+        entry = self._walks.get(key)
+        if entry is not None:
+            state, position = entry
+            if position == len(self._log):
+                return state.view
+            view = state.catch_up(self._log[position:], lambda a, b: self._weight(a, b, scale))
+            if view is not None:
+                entry[1] = len(self._log)
+                self._trim_log()
+                return view
+        state = IncrementalWalk(self.matrix(kinds))
+        self._walks[key] = [state, len(self._log)]
+        self._trim_log()
+        return state.view
+
+    def _trim_log(self) -> None:
+        start = min(position for _, position in self._walks.values())
+        if start:
+            del self._log[:start]
+            for entry in self._walks.values():
+                entry[1] -= start
+
+    def _weight(self, a: Node, b: Node, scale: Mapping[EdgeKind, float]) -> float:
+        by_kind = self._edges.get(_pair(a, b))
+        return sum(w * scale.get(k, 0.0) for k, w in by_kind.items()) if by_kind else 0.0
+
+    @staticmethod
+    def _scale(kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float]) -> tuple[dict, tuple]:
+        scale = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
+        unknown = set(scale) - set(EDGE_KINDS)
+        if unknown:
+            raise ValueError(f"unknown edge kind(s) {sorted(unknown)}")
+        return scale, tuple(sorted((k, float(w)) for k, w in scale.items() if w))
+
     def matrix(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> GraphMatrix:
         """The symmetric CSR adjacency (cached until an edit).
 
         ``kinds`` names the edge kinds to use, or maps kinds to a multiplier of
         their weights (a kind left out, or mapped to 0, is not walked).
         """
-        scale = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
-        unknown = set(scale) - set(EDGE_KINDS)
-        if unknown:
-            raise ValueError(f"unknown edge kind(s) {sorted(unknown)}")
-        kinds_key = tuple(sorted((k, float(w)) for k, w in scale.items() if w))
+        scale, kinds_key = self._scale(kinds)
         cached = self._cache.get(kinds_key)
         if cached is not None:
             return cached
@@ -190,6 +295,77 @@ class KnowledgeGraph:
         built = GraphMatrix(matrix=matrix, nodes=nodes, index=index)
         self._cache[kinds_key] = built
         return built
+
+    def edge_arrays(self) -> dict[str, np.ndarray]:
+        """The graph as arrays, for snapshots: nodes, then one row per (edge, kind).
+
+        Returns
+        -------
+        dict
+            ``node_kinds`` (int8: 0 entity, 1 passage, in :data:`NODE_KINDS` order),
+            ``node_keys`` (int64), ``sources`` and ``targets`` (int64 indices into the
+            node arrays, ``sources < targets``), ``kinds`` (int8 indices into
+            :data:`EDGE_KINDS`) and ``weights`` (float64). Nodes are sorted, edges
+            sorted by (source, target, kind): equal graphs give equal arrays.
+
+        Examples
+        --------
+        >>> g = KnowledgeGraph()
+        >>> g.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 7), "mention", 1.0)])
+        >>> a = g.edge_arrays()
+        >>> a["node_kinds"].tolist(), a["sources"].tolist(), a["targets"].tolist(), a["kinds"].tolist()
+        ([0, 1], [0], [1], [1])
+        >>> KnowledgeGraph.from_edge_arrays(**a).edge_kinds(("entity", 1), ("passage", 7))
+        {'mention': 1.0}
+        """
+        nodes = sorted(self._nodes)
+        index = {node: i for i, node in enumerate(nodes)}
+        kind_code = {kind: code for code, kind in enumerate(EDGE_KINDS)}
+        rows = sorted((index[a], index[b], kind_code[kind], weight)
+                      for (a, b), by_kind in self._edges.items() for kind, weight in by_kind.items())
+        node_code = {kind: code for code, kind in enumerate(NODE_KINDS)}
+        return {
+            "node_kinds": np.array([node_code[n[0]] for n in nodes], dtype=np.int8),
+            "node_keys": np.array([n[1] for n in nodes], dtype=np.int64),
+            "sources": np.array([r[0] for r in rows], dtype=np.int64),
+            "targets": np.array([r[1] for r in rows], dtype=np.int64),
+            "kinds": np.array([r[2] for r in rows], dtype=np.int8),
+            "weights": np.array([r[3] for r in rows], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_edge_arrays(cls, node_kinds: np.ndarray, node_keys: np.ndarray, sources: np.ndarray,
+                         targets: np.ndarray, kinds: np.ndarray, weights: np.ndarray
+                         ) -> "KnowledgeGraph":
+        """Rebuild a graph from :meth:`edge_arrays` (rows of one pair and kind add up).
+
+        Raises
+        ------
+        ValueError
+            On arrays of different lengths, unknown codes or edge indices out of range.
+        """
+        node_kinds, node_keys = np.asarray(node_kinds), np.asarray(node_keys)
+        sources, targets = np.asarray(sources), np.asarray(targets)
+        kinds, weights = np.asarray(kinds), np.asarray(weights, dtype=np.float64)
+        if len(node_kinds) != len(node_keys):
+            raise ValueError("node_kinds and node_keys differ in length")
+        if not len(sources) == len(targets) == len(kinds) == len(weights):
+            raise ValueError("edge arrays differ in length")
+        if len(node_kinds) and (node_kinds.min() < 0 or node_kinds.max() >= len(NODE_KINDS)):
+            raise ValueError("unknown node kind code")
+        if len(kinds) and (kinds.min() < 0 or kinds.max() >= len(EDGE_KINDS)):
+            raise ValueError("unknown edge kind code")
+        for ends in (sources, targets):
+            if len(ends) and (ends.min() < 0 or ends.max() >= len(node_keys)):
+                raise ValueError("edge endpoint out of range")
+        nodes: list[Node] = [(NODE_KINDS[k], int(key))
+                             for k, key in zip(node_kinds.tolist(), node_keys.tolist())]
+        graph = cls()
+        graph.add_nodes(nodes)
+        edges = [(nodes[a], nodes[b], EDGE_KINDS[k], w) for a, b, k, w in
+                 zip(sources.tolist(), targets.tolist(), kinds.tolist(), weights.tolist())]
+        graph._add_edges(edges)
+        return graph
 
     def to_networkx(self, labels: dict[Node, str] | None = None) -> nx.Graph:
         """Export as a :class:`networkx.Graph`.

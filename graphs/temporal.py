@@ -1,19 +1,35 @@
 """As-of slicing of the graph: the walk sees only the edges and passages valid at a date.
 
-The store decides what holds at a date (:mod:`memory.temporal`); this module applies
-it to a :class:`~graphs.kg.GraphMatrix` without touching the cached full matrix.
+The store decides what holds at a date (:mod:`memory.temporal`). :func:`as_of_slice`
+describes it for the walk, which applies it to the rows it reads (no copy: the default);
+:func:`slice_matrix` builds the sliced copy (the reference, and for callers that need the
+whole matrix).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
 from .kg import GraphMatrix, Node
+from .walk import WalkSlice
 
-__all__ = ["slice_matrix"]
+__all__ = ["slice_matrix", "as_of_slice", "WalkSlice"]
+
+
+def as_of_slice(removed_weight: Mapping[tuple[Node, Node], float], excluded: Iterable[Node]
+                ) -> WalkSlice:
+    """The slice description the walk applies on the fly (see :func:`graphs.retrieve.rank_passages`).
+
+    Same meaning as the arguments of :func:`slice_matrix`, without copying the matrix.
+
+    >>> s = as_of_slice({(("entity", 1), ("entity", 2)): 1.0}, [("passage", 3)])
+    >>> sorted(s.excluded), len(s.removed_weight)
+    ([('passage', 3)], 1)
+    """
+    return WalkSlice(dict(removed_weight), frozenset(excluded))
 
 
 def slice_matrix(matrix: GraphMatrix, removed_weight: Mapping[tuple[Node, Node], float],

@@ -228,6 +228,12 @@ class RetrievalConfig:
         the ``hipporag`` ranking follows.
     ppr_tol, ppr_max_iter :
         Convergence of the power iteration (L1 change per step).
+    ppr_method : {"auto", "push", "power"}
+        Personalized PageRank by local push (cost follows the seeds' neighbourhood) or by
+        power iteration over the whole graph; ``auto`` pushes on graphs of at least
+        ``push_min_nodes`` nodes (below that, power iteration is cheaper).
+    push_min_nodes : int
+        See ``ppr_method``.
     bank_seeds : int
         With a fitted memory bank, its top predicted entities for the query are
         added as PPR seeds (``hipporag`` and ``hipporag1`` modes); 0 is off.
@@ -250,6 +256,8 @@ class RetrievalConfig:
     hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
+    ppr_method: str = "auto"
+    push_min_nodes: int = 100_000
     bank_seeds: int = 0
     bank_seed_weight: float = 0.5
 
@@ -272,6 +280,8 @@ class RetrievalConfig:
             raise ConfigError("retrieval.query_phrases must be 'named' or 'all'")
         if self.fact_filter not in FACT_FILTERS:
             raise ConfigError(f"retrieval.fact_filter must be one of {', '.join(FACT_FILTERS)}")
+        if self.ppr_method not in ("auto", "push", "power"):
+            raise ConfigError("retrieval.ppr_method must be 'auto', 'push' or 'power'")
         if self.fact_candidates < self.fact_top_k:
             raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
-from graphs.retrieve import Seed, entity_seeds, fact_seeds, merge_seeds, passage_seeds, rank_passages
-from graphs.temporal import slice_matrix
+from graphs.retrieve import Ranking, Seed, entity_seeds, fact_seeds, merge_seeds, passage_prior, rank_passages
+from graphs.temporal import WalkSlice, as_of_slice
 
 from .config import RetrievalConfig
 from .errors import InvalidQueryError, StaleResultError
@@ -60,8 +60,9 @@ class QueryTrace:
     facts: list[tuple[str, str, str]] = field(default_factory=list)
     as_of: date | None = None
     generation: int = 0
-    #: The walked matrix and its PPR scores (graph modes), read by :attr:`node_scores`.
-    walk: tuple[GraphMatrix, np.ndarray] | None = field(default=None, repr=False)
+    #: The walk's ranking (graph modes; unpacks as the walked matrix and exact scores),
+    #: read by :attr:`node_scores`.
+    walk: Ranking | None = field(default=None, repr=False)
 
     @property
     def node_scores(self) -> dict[Node, float]:
@@ -403,40 +404,52 @@ class _Retriever:
                config: RetrievalConfig) -> list[Hit]:
         started = time.perf_counter()
         seeds = self._link(query, query_vector, mode, config)
-        if mode == "hipporag":
-            seeds = seeds + passage_seeds(self._dense_scores(query_vector), config.passage_node_weight)
+        prior = self._prior(query_vector, config) if mode == "hipporag" else None
         self.trace.linking = time.perf_counter() - started
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
             return self._dense(query_vector, top_k)
-        self.trace.seeds = seeds
+        shown = seeds + _strongest_prior_seeds(prior, query_vector, self.derived.vectors["document"])
+        self.trace.seeds = shown
         started = time.perf_counter()
         weights = edge_weights(config)
-        matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, weights,
-                                       tol=config.ppr_tol, max_iter=config.ppr_max_iter,
-                                       adjust=self._slicer(weights.get("fact", 0.0)))
+        graph = self.derived.graph
+        method = config.ppr_method
+        if method == "auto":  # the push pays off on large graphs; a small graph's power iteration is cheap
+            method = "push" if len(graph.nodes) >= config.push_min_nodes else "power"
+        ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
+                                max_iter=config.ppr_max_iter, prior=prior, method=method, top_k=top_k,
+                                walk_slice=self._slicer(weights.get("fact", 0.0)))
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
-        self.trace.walk = (matrix, scores)
-        rows = matrix.rows_of_kind("passage")
+        self.trace.walk = ranking
+        matrix = ranking.matrix
         excluded = self.scope.excluded_documents
-        if excluded:
-            rows = rows[np.fromiter((matrix.nodes[r][1] not in excluded for r in rows), bool, len(rows))]
-        order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
-        ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
+        ranked = [(node[1], score) for node, score in ranking.top_passages(top_k + len(excluded))
+                  if node[1] not in excluded][:top_k]
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, mode, lambda key, score: explain_graph_hit(
-            self.view, mode, key, score, seeds, matrix), graph=(mode, seeds, matrix))
+            self.view, mode, key, score, shown, matrix), graph=(mode, shown, matrix))
 
-    def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
-        """The scope's slice of the walked matrix, or None when nothing is hidden."""
+    def _prior(self, query_vector: np.ndarray, config: RetrievalConfig) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every passage in scope seeded with its dense score (HippoRAG 2's passage nodes), as arrays."""
+        ids, scores = self.derived.vectors["document"].all_scores(query_vector)
+        excluded = self.scope.excluded_documents
+        if excluded:
+            keep = ~np.isin(ids, np.fromiter(excluded, np.int64, len(excluded)))
+            ids, scores = ids[keep], scores[keep]
+        keys, weights = passage_prior(ids, scores, config.passage_node_weight)
+        return (keys, weights) if len(keys) else None
+
+    def _slicer(self, fact_weight: float) -> WalkSlice | None:
+        """The scope's slice of the walk, applied on the fly, or None when nothing is hidden."""
         scope = self.scope
         if not scope.removed_fact_weight and not scope.excluded_documents:
             return None
         removed = {(("entity", s), ("entity", o)): support * fact_weight
                    for (s, o), support in scope.removed_fact_weight.items()}
         excluded = {("passage", key) for key in scope.excluded_documents}
-        return lambda matrix: slice_matrix(matrix, removed, excluded)
+        return as_of_slice(removed, excluded)
 
     def _hits(self, ranked: list[tuple[int, float]], mode: str, explain: Callable[[int, float], Explanation],
               graph: tuple[str, list[Seed], GraphMatrix] | None = None) -> list[Hit]:
@@ -469,3 +482,17 @@ def _explain_later(core: "StoreCore", generation: int, doc_id: str, key: int, sc
             raise StaleResultError(f"the store changed since {doc_id!r} was retrieved (something was forgotten); "
                                    "retrieve again, or retrieve with explain=True")
         return explain_graph_hit(view, mode, key, score, seeds, matrix)
+
+
+def _strongest_prior_seeds(prior: tuple[np.ndarray, np.ndarray] | None, query_vector: np.ndarray,
+                           documents: Any, shown: int = 8) -> list[Seed]:
+    """The strongest passage seeds of the dense prior as :class:`Seed` objects (for traces and
+    explanations; the walk itself takes the prior as arrays)."""
+    if prior is None:
+        return []
+    keys, weights = prior
+    top = np.lexsort((keys, -weights))[:shown]
+    ids, scores = documents.all_scores(query_vector)
+    by_key = dict(zip(ids.tolist(), scores.tolist()))
+    return [Seed(("passage", int(keys[i])), float(weights[i]), f"dense similarity {by_key.get(int(keys[i]), 0.0):.3f}")
+            for i in top]

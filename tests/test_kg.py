@@ -68,3 +68,47 @@ def test_to_networkx_keeps_kinds_and_labels():
     exported = graph.to_networkx({e1: "paris", p: "doc-4"})
     assert exported.nodes["entity:1"]["label"] == "paris"
     assert exported.edges["entity:1", "passage:4"] == {"weight": 1.0, "mention": 1.0}
+
+
+def test_edge_arrays_round_trip():
+    rng = random.Random(7)
+    nodes = [("entity", i) for i in range(25)] + [("passage", i) for i in range(8)]
+    graph = KnowledgeGraph()
+    graph.replace_edges(nodes, [e for e in _edges(rng, nodes, 120) if e[0] != e[1]])
+    graph.add_nodes([("entity", 99)])  # isolated nodes survive
+    arrays = graph.edge_arrays()
+    assert arrays["node_kinds"].dtype == np.int8 and arrays["weights"].dtype == np.float64
+    assert (arrays["sources"] < arrays["targets"]).all()
+    rebuilt = KnowledgeGraph.from_edge_arrays(**arrays)
+    assert rebuilt.nodes == graph.nodes
+    assert _as_dense(rebuilt) == _as_dense(graph)
+    for node in graph.nodes:
+        assert rebuilt.neighbours(node) == graph.neighbours(node)
+        for other in graph.neighbours(node):
+            assert rebuilt.edge_kinds(node, other) == graph.edge_kinds(node, other)
+    assert rebuilt.edge_counts() == graph.edge_counts()
+    again = rebuilt.edge_arrays()
+    assert all(np.array_equal(arrays[k], again[k]) for k in arrays)
+
+
+def test_from_edge_arrays_rejects_bad_arrays():
+    good = KnowledgeGraph()
+    good.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 2), "mention", 1.0)])
+    arrays = good.edge_arrays()
+    for key, value, message in [("kinds", np.array([9], np.int8), "edge kind"),
+                                ("targets", np.array([5]), "out of range"),
+                                ("weights", np.array([1.0, 2.0]), "length"),
+                                ("node_kinds", np.array([0, 3], np.int8), "node kind")]:
+        with pytest.raises(ValueError, match=message):
+            KnowledgeGraph.from_edge_arrays(**(arrays | {key: value}))
+
+
+def test_matrix_caches_rows_by_kind_and_passage_lookup():
+    graph = KnowledgeGraph()
+    graph.replace_edges([("entity", 1)], [(("entity", 1), ("passage", 7), "mention", 1.0),
+                                          (("entity", 1), ("passage", 3), "mention", 1.0)])
+    built = graph.matrix()
+    assert built.rows_of_kind("passage").tolist() == [1, 2]
+    assert built.rows_of_kind("entity") is built.rows_of_kind("entity")
+    assert built.passage_rows(np.array([7, 3, 5])).tolist() == [2, 1, -1]
+    assert built.walk is built.walk and built.walk.passages.tolist() == [1, 2]
