@@ -159,3 +159,12 @@ def test_passages_are_tied_to_the_entity_their_title_names(bridge_store):
     assert any("title of" in p.edges for p in lakeview_hit.explain().paths)
     untied = bridge_store.retrieve(QUESTION, top_k=3, config=RetrievalConfig(topic_edge_weight=0.0))
     assert [round(h.score, 9) for h in hits] != [round(h.score, 9) for h in untied]
+
+
+def test_local_push_and_power_iteration_rank_alike(bridge_store):
+    for query in (QUESTION, "Which town lies on the Brisk River?", "Where was Bob Mills born?"):
+        for as_of in (None, "2020"):
+            power = bridge_store.retrieve(query, top_k=4, config=RetrievalConfig(ppr_method="power"), as_of=as_of)
+            push = bridge_store.retrieve(query, top_k=4, config=RetrievalConfig(ppr_method="push"), as_of=as_of)
+            assert [h.doc_id for h in push] == [h.doc_id for h in power]
+            assert [round(h.score, 6) for h in push] == pytest.approx([round(h.score, 6) for h in power], abs=1e-4)
