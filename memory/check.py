@@ -39,9 +39,13 @@ def check_store(store: Any) -> list[str]:
         a store that cannot be opened normally can still be examined).
     """
     if isinstance(store, (str, Path)):
-        from .storage import open_sqlite
+        from .storage import DB_FILENAME, open_sqlite
+        from .storage.sqlite import file_problems
 
-        storage, _ = open_sqlite(Path(store), timeout=30.0)
+        try:
+            storage, _ = open_sqlite(Path(store), timeout=30.0, read_only=True)
+        except MemoryStoreError as exc:  # not even readable as a store: what SQLite itself says
+            return [f"the database cannot be read as a store: {exc}"] + file_problems(Path(store) / DB_FILENAME)
         try:
             return _check(storage, Path(store) / "cache", None)
         finally:

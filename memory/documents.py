@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .config import IngestConfig
     from .extract.base import Extraction
 
-__all__ = ["Document", "coerce_documents", "coerce_facts", "content_hash", "check_text",
+__all__ = ["Document", "coerce_documents", "coerce_facts", "content_hash", "check_text", "check_argument",
            "MAX_TEXT_CHARS", "MAX_BATCH_CHARS", "MAX_TITLE_CHARS", "MAX_ID_CHARS",
            "MAX_METADATA_DEPTH", "MAX_METADATA_CHARS", "MAX_FACTS_PER_DOCUMENT", "MAX_FACT_PART_CHARS"]
 
@@ -208,6 +208,30 @@ def check_text(value: Any, what: str, limit: int, *, required: bool = True,
     if not _has_visible(value):
         raise InvalidDocumentError(f"{what} holds no visible character")
     return value
+
+
+#: Longest query or name a read or forget takes (characters).
+MAX_ARGUMENT_CHARS = 100_000
+
+
+def check_argument(value: Any, what: str, limit: int = MAX_ARGUMENT_CHARS) -> str:
+    """Check a text argument of a query or a forget (a query, an id, a name, a relation).
+
+    Raises
+    ------
+    InvalidQueryError
+        For anything :func:`check_text` refuses (not a string, empty, invalid Unicode, no
+        visible character, over ``limit``).
+
+    >>> check_argument("Ajax", "subject")
+    'Ajax'
+    """
+    from .errors import InvalidQueryError
+
+    try:
+        return check_text(value, what, limit)
+    except InvalidDocumentError as exc:
+        raise InvalidQueryError(str(exc)) from None
 
 
 def _check_metadata(metadata: Any, where: str) -> dict[str, Any]:

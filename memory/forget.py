@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .documents import content_hash
+from .documents import check_argument, content_hash
 from .errors import InvalidQueryError, UnknownDocumentError, UnknownEntityError
 from .extract.base import normalize_phrase, normalize_relation
 from .indexing import Indexer, WriteReport, suppression_digest
@@ -108,6 +108,7 @@ def forget_targets(doc_id: Any, ids: Any) -> list[str]:
     for target in targets:
         if not isinstance(target, str) or not target:
             raise InvalidQueryError(f"a document id must be a non-empty string, not {target!r}")
+        check_argument(target, "a document id")
     return list(dict.fromkeys(sorted(targets) if isinstance(targets, (set, frozenset)) else targets))
 
 
@@ -157,8 +158,7 @@ def forget_documents(core: "StoreCore", doc_id: Any = None, ids: Any = None, pur
 
 
 def _entity_key(indexer: Indexer, name: Any) -> int:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidQueryError("an entity name must be a non-empty string")
+    check_argument(name, "an entity name")
     key = indexer.storage.graph.entity_key(normalize_phrase(name))
     if key is None:
         raise UnknownEntityError(f"no entity named {name!r}; nothing was forgotten")
@@ -169,6 +169,7 @@ def forget_entity(core: "StoreCore", name: str, cascade: bool = False, purge: bo
     """Forget an entity (and with ``cascade`` every passage mentioning it); see :meth:`MemoryStore.forget_entity`."""
     _flag("cascade", cascade)
     _flag("purge", purge)
+    check_argument(name, "an entity name")
     mentioning: list[str] = []
 
     def body(indexer: Indexer) -> None:
@@ -197,8 +198,7 @@ def forget_entity(core: "StoreCore", name: str, cascade: bool = False, purge: bo
 def forget_fact(core: "StoreCore", subject: str, relation: str, obj: str, purge: bool = False) -> ForgetReport:
     """Forget a fact wherever it came from; see :meth:`MemoryStore.forget_fact`."""
     for label, value in (("subject", subject), ("relation", relation), ("object", obj)):
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidQueryError(f"{label} must be a non-empty string")
+        check_argument(value, label)
     _flag("purge", purge)
     triple = (normalize_phrase(subject), normalize_relation(relation), normalize_phrase(obj))
     stated: list[str] = []

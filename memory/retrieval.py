@@ -26,6 +26,7 @@ from graphs.retrieve import Ranking, Seed, entity_seeds, fact_seeds, merge_seeds
 from graphs.temporal import WalkSlice, as_of_slice
 
 from .config import RetrievalConfig
+from .documents import check_argument
 from .errors import InvalidQueryError, StaleResultError
 from .explain import Explanation, Hit, explain_graph_hit
 from .temporal import TimeSlice, query_period, time_slice
@@ -239,9 +240,8 @@ def retrieve(core: "StoreCore", query: Any, top_k: int = 5, mode: str = "hippora
              config: RetrievalConfig | None = None, as_of: Any = None, where: Any = None,
              explain: bool = False) -> list[Hit]:
     """Rank passages for a query; see :meth:`memory.MemoryStore.retrieve`."""
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidQueryError("query must be a non-empty string")
-    if mode not in MODES:
+    check_argument(query, "query")
+    if not isinstance(mode, str) or mode not in MODES:
         raise InvalidQueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise InvalidQueryError("top_k must be a positive integer")

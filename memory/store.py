@@ -20,6 +20,7 @@ from . import forget as forgetting
 from . import temporal
 from .config import IngestConfig, RetrievalConfig, StoreConfig
 from .core import StoreCore
+from .documents import check_argument
 from .embed import Embedder
 from .errors import ConfigError, CorruptStoreError, IncompatibleStoreError, NotAStoreError, UnknownDocumentError
 from .explain import Hit
@@ -86,6 +87,10 @@ class MemoryStore:
     cache_dir : str or Path, optional
         Where this process keeps derived caches of a PostgreSQL store (default: a
         directory per database and schema under ``$XDG_CACHE_HOME/memory``).
+    read_only : bool
+        Open for reading only: every write raises
+        :class:`~memory.errors.ReadOnlyStoreError` (a store whose files or directory
+        cannot be written opens read-only anyway).
 
     Examples
     --------
@@ -98,21 +103,23 @@ class MemoryStore:
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None, *,
                  extractor: Extractor | None = None, embedder: Embedder | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, create: bool = True, cache_dir: str | Path | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, create: bool = True, cache_dir: str | Path | None = None,
+                 read_only: bool = False) -> None:
         if config is not None and not isinstance(config, StoreConfig):
             raise ConfigError("config must be a StoreConfig")
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
             raise ConfigError("timeout must be a number of seconds >= 0")
+        create = create and not read_only
         initial = {"config": json.dumps((config or StoreConfig()).stored_part(), sort_keys=True)} if create else None
         if is_postgres_url(path):
             self.location = redacted(str(path))
             self.path = Path(cache_dir) if cache_dir is not None else _default_cache(str(path))
-            storage, _ = open_postgres(str(path), float(timeout), initial)
+            storage, _ = open_postgres(str(path), float(timeout), initial, read_only)
             cache = self.path
         else:
             self.path = Path(path)
             self.location = str(self.path)
-            storage = self._open(float(timeout), initial)
+            storage = self._open(float(timeout), initial, read_only)
             cache = self.path / _CACHE_DIR
         try:
             settled, trusted = self._settle_config(storage, config)
@@ -126,7 +133,7 @@ class MemoryStore:
         self._core = StoreCore(storage, settled, models, cache)
         self._bank: MemoryBank | None = None
 
-    def _open(self, timeout: float, initial: dict[str, str] | None) -> Storage:
+    def _open(self, timeout: float, initial: dict[str, str] | None, read_only: bool) -> Storage:
         if self.path.exists() and not self.path.is_dir():
             raise NotAStoreError(f"{self.path} is a file, not a store directory")
         database = self.path / DB_FILENAME
@@ -135,11 +142,12 @@ class MemoryStore:
         if not database.exists() and self.path.exists() and any(
                 p.name not in (DB_FILENAME, _CACHE_DIR) for p in self.path.iterdir()):
             raise NotAStoreError(f"{self.path} is a non-empty directory without {DB_FILENAME}")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NotAStoreError(f"cannot create a store at {self.path}: {exc}") from None
-        storage, _ = open_sqlite(self.path, timeout, create_with=initial)
+        if initial is not None:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise NotAStoreError(f"cannot create a store at {self.path}: {exc}") from None
+        storage, _ = open_sqlite(self.path, timeout, create_with=initial, read_only=read_only)
         return storage
 
     def _settle_config(self, storage: Storage, config: StoreConfig | None) -> tuple[StoreConfig, bool]:
@@ -322,6 +330,7 @@ class MemoryStore:
         """
         if not isinstance(doc_id, str):
             raise UnknownDocumentError(f"no document with id {doc_id!r}")
+        check_argument(doc_id, "a document id")
         with self._core.view() as view:
             row = view.storage.documents.stored(doc_id)
         if row is None:

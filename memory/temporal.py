@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .documents import Document, content_hash
+from .documents import Document, check_argument, content_hash
 from .errors import InvalidQueryError, UnknownEntityError
 from .extract.base import Extraction, normalize_phrase, normalize_relation
 from .storage import Storage
@@ -299,8 +299,7 @@ def query_period(config: "TemporalConfig", query: Any, as_of: Any) -> Interval |
 
 
 def _subject_key(storage: Storage, subject: Any) -> int:
-    if not isinstance(subject, str) or not subject.strip():
-        raise InvalidQueryError("subject must be a non-empty string")
+    check_argument(subject, "subject")
     key = storage.graph.entity_key(normalize_phrase(subject))
     if key is None:
         raise UnknownEntityError(f"no entity named {subject!r}")
@@ -312,14 +311,15 @@ def facts(view: "ReadView", subject: str | None = None, relation: str | None = N
     """The facts that hold at ``as_of`` (default: today); see :meth:`memory.MemoryStore.facts`."""
     when = as_date(as_of) if as_of is not None else _today()
     key = _subject_key(view.storage, subject) if subject is not None else None
+    if relation is not None:
+        check_argument(relation, "relation")
     functional = functional_relations(view.storage, view.core.config.temporal)
     return facts_at(view.storage, functional, when, key, normalize_relation(relation) if relation else None)
 
 
 def history(view: "ReadView", subject: str, relation: str) -> list[FactRecord]:
     """Every value (subject, relation) has had, oldest first; see :meth:`memory.MemoryStore.history`."""
-    if not isinstance(relation, str) or not relation.strip():
-        raise InvalidQueryError("relation must be a non-empty string")
+    check_argument(relation, "relation")
     functional = functional_relations(view.storage, view.core.config.temporal)
     return timeline(view.storage, functional, _subject_key(view.storage, subject), normalize_relation(relation))
 
@@ -348,13 +348,18 @@ class UpdateReport:
 
 def update(core: "StoreCore", subject: str, relation: str, new_object: str, at: Any) -> UpdateReport:
     """Rewrite a fact from date ``at`` on, keeping history; see :meth:`memory.MemoryStore.update`."""
+    from .indexing import suppression_digest
     from .ingest import write_documents
 
     for name, value in (("subject", subject), ("relation", relation), ("new_object", new_object)):
-        if not isinstance(value, str) or not normalize_phrase(value):
+        check_argument(value, name)
+        if not normalize_phrase(value):
             raise InvalidQueryError(f"{name} must be a non-empty string with letters or digits")
     when = as_date(at, "at")
     relation = normalize_relation(relation)
+    if normalize_phrase(subject) == normalize_phrase(new_object):
+        raise InvalidQueryError("an update cannot make an entity its own value (subject and new_object name "
+                                "the same entity)")
     doc = Document(text=f"{subject} {relation} {new_object}.",
                    id=f"update/{content_hash(subject, relation, new_object, when.isoformat())[:20]}",
                    metadata={"valid_from": when.isoformat(),
@@ -364,6 +369,12 @@ def update(core: "StoreCore", subject: str, relation: str, new_object: str, at: 
 
     def also(indexer: Any) -> None:  # under the write lock: what held just before
         storage = indexer.storage
+        triple = (normalize_phrase(subject), relation, normalize_phrase(new_object))
+        if ({suppression_digest("entity", triple[0]), suppression_digest("entity", triple[2])}
+                & storage.meta.suppressed("entity")
+                or suppression_digest("fact", *triple) in storage.meta.suppressed("fact")):
+            raise InvalidQueryError("that entity or fact was forgotten: an update cannot bring it back "
+                                    "(nothing was written)")
         key = storage.graph.entity_key(normalize_phrase(subject))
         if key is not None:
             functional = functional_relations(storage, core.config.temporal) | {relation}

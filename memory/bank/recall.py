@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from ..config import BankConfig
-from ..errors import CorruptStoreError, InvalidQueryError
+from ..documents import check_argument
+from ..errors import CorruptStoreError
 from ..extract.base import normalize_phrase, normalize_relation
 from .state import bank_config, load_tree
 from .tree import ANCHOR, key_text
@@ -98,8 +99,8 @@ def usable_nodes(view: "ReadView") -> dict[str, str]:
 
 def recall(view: "ReadView", subject: Any, relation: Any, as_of: Any = None) -> Recall:
     """The closed-book answer to (subject, relation[, year of ``as_of``])."""
-    if not isinstance(subject, str) or not subject.strip() or not isinstance(relation, str) or not relation.strip():
-        raise InvalidQueryError("subject and relation must be non-empty strings")
+    check_argument(subject, "subject")
+    check_argument(relation, "relation")
     config = bank_config(view.storage)
     year = None
     if as_of is not None:

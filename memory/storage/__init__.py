@@ -79,7 +79,8 @@ class Storage:
         self.engine.close()
 
 
-def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | None = None) -> tuple[Storage, bool]:
+def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | None = None,
+                read_only: bool = False) -> tuple[Storage, bool]:
     """Open (or, with ``create_with`` meta values, create) the SQLite database of a store directory.
 
     A store whose files or directory cannot be written opens read-only. Returns the
@@ -90,8 +91,8 @@ def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | N
     NotAStoreError, IncompatibleStoreError, StoreBusyError
     """
     path = Path(directory) / DB_FILENAME
-    creating = create_with is not None and (not path.exists() or path.stat().st_size == 0)
-    engine = SQLiteEngine(path, timeout, read_only=not creating and not writable(path))
+    creating = create_with is not None and (not path.exists() or path.stat().st_size == 0) and not read_only
+    engine = SQLiteEngine(path, timeout, read_only=read_only or (not creating and not writable(path)))
     try:
         created = engine.create_schema(create_with or {}) if creating else False
         if not created:
@@ -102,7 +103,8 @@ def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | N
     return Storage(engine), created
 
 
-def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None = None) -> tuple[Storage, bool]:
+def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None = None,
+                  read_only: bool = False) -> tuple[Storage, bool]:
     """Open (or, with ``create_with`` meta values, create) the store in a PostgreSQL schema.
 
     Raises
@@ -110,8 +112,9 @@ def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None =
     NotAStoreError, IncompatibleStoreError, StoreBusyError, StorageError, ConfigError
     """
     engine = PostgresEngine(url, timeout)
+    engine.read_only = read_only
     try:
-        created = engine.create_schema(create_with) if create_with is not None else False
+        created = engine.create_schema(create_with) if create_with is not None and not read_only else False
         if not created:
             engine.check_is_store()
     except BaseException:

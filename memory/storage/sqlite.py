@@ -35,7 +35,7 @@ from ..errors import (
 from .engine import Engine
 from .schema import SCHEMA_VERSION, schema_statements
 
-__all__ = ["SQLiteEngine", "APPLICATION_ID", "MIGRATIONS"]
+__all__ = ["SQLiteEngine", "APPLICATION_ID", "MIGRATIONS", "file_problems", "writable"]
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +193,21 @@ class SQLiteEngine(Engine):
                 self.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
                 logger.info("migrated %s to schema version %d", self.path, version)
         return str(version)
+
+
+def file_problems(path: Path) -> list[str]:
+    """SQLite's own report on a database file that cannot be opened as a store (read-only,
+    no store checks); an empty list when SQLite finds nothing wrong."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        return [f"sqlite: {exc}"]
+    try:
+        return [f"sqlite: {row[0]}" for row in conn.execute("PRAGMA integrity_check").fetchall() if row[0] != "ok"]
+    except sqlite3.Error as exc:
+        return [f"sqlite: {exc}"]
+    finally:
+        conn.close()
 
 
 def writable(path: Path) -> bool:
