@@ -45,7 +45,8 @@ T = TypeVar("T")
 
 #: Generations of change log kept; a process further behind rebuilds its derived state.
 LOG_GENERATIONS = 1000
-#: Write the vector snapshot after a write once it is this many changed keys behind (or on close).
+#: Write the vector snapshot after a write once it is this many changed keys behind, or a tenth
+#: of the store if that is more (so the cost of snapshots stays linear in what is written).
 SNAPSHOT_EVERY_KEYS = 2000
 
 
@@ -288,7 +289,8 @@ class StoreCore:
             derived = view.derived
         if report.removed_anything:
             self._drop_older_snapshot(derived.generation)
-        elif self._keys_since_snapshot >= SNAPSHOT_EVERY_KEYS:
+        elif self._keys_since_snapshot >= max(SNAPSHOT_EVERY_KEYS,
+                                              sum(len(index) for index in derived.vectors.values()) // 10):
             self._persist(derived)
         if bank_nodes:
             from .bank.state import retrain_stale

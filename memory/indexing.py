@@ -272,6 +272,8 @@ class Indexer:
     def update_synonymy(self) -> None:
         """Recompute the synonym lists a change can have altered, and only those."""
         report = self.report
+        if self.graph_config.synonymy_top_k == 0:
+            return  # synonymy switched off: no lists to keep
         new = sorted(report.new_entities - report.removed_entities)
         stale = report.stale_synonym_sources - report.removed_entities
         candidates = self._hinted_candidates(new, stale)
