@@ -93,14 +93,7 @@ def open_sqlite(directory: Path, timeout: float, create_with: dict[str, str] | N
     path = Path(directory) / DB_FILENAME
     creating = create_with is not None and (not path.exists() or path.stat().st_size == 0) and not read_only
     engine = SQLiteEngine(path, timeout, read_only=read_only or (not creating and not writable(path)))
-    try:
-        created = engine.create_schema(create_with or {}) if creating else False
-        if not created:
-            engine.check_is_store()
-    except BaseException:
-        engine.close()
-        raise
-    return Storage(engine), created
+    return _opened(engine, create_with if creating else None)
 
 
 def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None = None,
@@ -113,8 +106,13 @@ def open_postgres(url: str, timeout: float, create_with: dict[str, str] | None =
     """
     engine = PostgresEngine(url, timeout)
     engine.read_only = read_only
+    return _opened(engine, create_with if not read_only else None)
+
+
+def _opened(engine: SQLiteEngine | PostgresEngine, create_with: dict[str, str] | None) -> tuple[Storage, bool]:
+    """Create the store with ``create_with`` (unless another process was first), else check it is one."""
     try:
-        created = engine.create_schema(create_with) if create_with is not None and not read_only else False
+        created = engine.create_schema(create_with) if create_with is not None else False
         if not created:
             engine.check_is_store()
     except BaseException:

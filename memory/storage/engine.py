@@ -128,11 +128,8 @@ class Engine:
         Nested inside another transaction of the same thread, it joins that one.
         """
         if self._local.mode:
-            self._local.depth += 1
-            try:
+            with self._joined():
                 yield
-            finally:
-                self._local.depth -= 1
             return
         conn = self.conn
         self._begin_or_rollback(conn, write=False)
@@ -160,11 +157,8 @@ class Engine:
         if self.read_only:
             raise ReadOnlyStoreError("the store is read-only (its files or directory are not writable)")
         if self._local.mode == "write":
-            self._local.depth += 1
-            try:
+            with self._joined():
                 yield
-            finally:
-                self._local.depth -= 1
             return
         if self._local.mode == "read":
             raise RuntimeError("a write cannot start inside a read transaction")
@@ -191,6 +185,15 @@ class Engine:
                 self._local.mode, self._local.depth = "", 0
         finally:
             self._write_mutex.release()
+
+    @contextlib.contextmanager
+    def _joined(self) -> Iterator[None]:
+        """A transaction nested in the thread's current one joins it."""
+        self._local.depth += 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
 
     def _begin_or_rollback(self, conn: Any, write: bool) -> None:
         """Begin a transaction; if taking its locks fails, end what was begun."""

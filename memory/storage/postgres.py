@@ -104,7 +104,7 @@ class PostgresEngine(Engine):
     def __init__(self, url: str, timeout: float) -> None:
         super().__init__(timeout)
         try:
-            import psycopg  # noqa: F401
+            import psycopg  # noqa: F401 - only checks it is installed
         except ImportError:
             raise ConfigError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from None
         self.url = url
