@@ -82,6 +82,17 @@ class DocumentQueries:
         """(key, metadata JSON) of every document."""
         return [(int(k), m) for k, m in self.engine.query("SELECT key, metadata FROM documents")]
 
+    def with_id_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """(id, metadata JSON) of the documents whose id starts with ``prefix``, by id.
+
+        Used for the documents a tool keeps under its own id namespace (the
+        llama-index adapter's ``lpg-node/`` and ``lpg/`` documents).
+        """
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.engine.query("SELECT id, metadata FROM documents WHERE id LIKE ? ESCAPE '\\'", (pattern,))
+        # LIKE ignores ASCII case on SQLite: keep the exact prefix only
+        return sorted((i, m) for i, m in rows if i.startswith(prefix))
+
     def extraction_keys(self, keys: Iterable[int]) -> set[str]:
         """The extraction keys (content hashes) of the given documents."""
         return {r[0] for r in self.engine.select_in(
