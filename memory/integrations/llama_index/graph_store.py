@@ -1,43 +1,14 @@
-"""llama-index adapters over a :class:`memory.MemoryStore` (extra ``[llama-index]``).
-
-- :class:`MemoryRetriever`: a ``BaseRetriever`` returning ``NodeWithScore`` from the
-  store's retrieval (HippoRAG PPR by default), usable in ``RetrieverQueryEngine``.
-- :class:`MemoryPropertyGraphStore`: a ``PropertyGraphStore`` over the store's graph, so
-  that ``PropertyGraphIndex`` can read and write it.
-
-The store's data model stays the truth: everything the graph API adds is a document
-with provenance, so forgetting stays exact. Entities are ``EntityNode``s named by the
-store's (normalised) entity names; passages are ``ChunkNode``s; facts are ``Relation``s.
-
-- A chunk (``upsert_nodes`` / ``upsert_llama_nodes``) is ingested and extracted as a
-  document with its id; its metadata keeps llama-index's serialisation of the node
-  (``_node_content``) and its ``ref_doc_id``, so ``get_llama_nodes`` gives the node back
-  and ``delete_llama_nodes(ref_doc_ids=...)`` finds it.
-- An entity node is a *node document* ``lpg-node/<hash>`` that mentions the entity and
-  holds its label and properties in its metadata (``{"lpg": "entity", "name", "label",
-  "properties"}``); a node extracted from a chunk (``triplet_source_id``) gets a node
-  document of its own, ``lpg-node/<hash>/<hash of the chunk id>``.
-- A relation between entities is a fact with its own source document ``lpg/<hash>`` (or
-  ``lpg/<hash>/<hash of the chunk id>``), whose metadata holds the relation's properties
-  (``{"lpg": "relation", "subject", "relation", "object", "properties"}``).
-- Deleting forgets documents: a chunk takes with it the node and relation documents
-  derived from it; an entity takes its node documents and the relation documents naming
-  it, then the store's ``forget_entity`` removes what passages still say of it.
-"""
+"""``MemoryPropertyGraphStore``: a llama-index ``PropertyGraphStore`` whose every write is a document."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.graph_stores.types import (
-    TRIPLET_SOURCE_KEY,
     ChunkNode,
     EntityNode,
     LabelledNode,
@@ -45,143 +16,37 @@ from llama_index.core.graph_stores.types import (
     Relation,
     Triplet,
 )
-from llama_index.core.schema import BaseNode, NodeRelationship, NodeWithScore, QueryBundle, RelatedNodeInfo, TextNode
+from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-from ..config import IngestConfig
-from ..documents import coerce_documents
-from ..dump import dump_lines
-from ..errors import InvalidFactError, UnknownDocumentError, UnknownEntityError
-from ..extract import Extraction, normalize_phrase, normalize_relation
-from ..ingest import write_documents
-from ..store import MemoryStore
+from ...documents import coerce_documents
+from ...dump import dump_lines
+from ...errors import InvalidFactError, UnknownDocumentError, UnknownEntityError
+from ...extract import Extraction, normalize_phrase, normalize_relation
+from ...ingest import write_documents
+from ...store import MemoryStore
+from .common import (
+    ENTITY_LABEL,
+    KIND_FIELD,
+    NODE_PREFIX,
+    RELATION_PREFIX,
+    WHOLE,
+    chunk_metadata,
+    has_all,
+    is_graph_document,
+    loads,
+    node_document_id,
+    plain,
+    ref_doc_of,
+    relation_document_id,
+    source_of,
+)
 
-__all__ = ["MemoryRetriever", "MemoryPropertyGraphStore"]
+
+__all__ = ["MemoryPropertyGraphStore"]
 
 logger = logging.getLogger(__name__)
-
-_ENTITY_LABEL = "entity"
-#: The metadata field that marks the graph API's documents ("entity" or "relation").
-KIND_FIELD = "lpg"
-_NODE_PREFIX = "lpg-node/"
-_RELATION_PREFIX = "lpg/"
-#: What llama-index writes for a node without a source document.
-_NO_REF = "None"
-#: Chunks and graph documents are stored whole, whatever the store's own splitting.
-_WHOLE = IngestConfig(split="none")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-
-
-def _node_document_id(name: str, source: Optional[str] = None) -> str:
-    """The node document of entity ``name`` (normalised), per source chunk."""
-    return f"{_NODE_PREFIX}{_digest(name)}" + (f"/{_digest(source)}" if source else "")
-
-
-def _relation_document_id(subject: str, relation: str, obj: str, source: Optional[str] = None) -> str:
-    """The source document of a relation (normalised names), per source chunk."""
-    return f"{_RELATION_PREFIX}{_digest(subject, relation, obj)}" + (f"/{_digest(source)}" if source else "")
-
-
-def _is_graph_document(doc_id: str) -> bool:
-    return doc_id.startswith((_NODE_PREFIX, _RELATION_PREFIX))
-
-
-def _plain(properties: Mapping[str, Any]) -> Dict[str, Any]:
-    """Properties as JSON data (what a document's metadata can hold); other values become text."""
-    return json.loads(json.dumps(dict(properties), default=str))
-
-
-def _loads(raw: str) -> Dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _has_all(properties: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    return all(key in properties and properties[key] == value for key, value in wanted.items())
-
-
-def _source_of(properties: Mapping[str, Any]) -> Optional[str]:
-    source = properties.get(TRIPLET_SOURCE_KEY)
-    return source if isinstance(source, str) and source else None
-
-
-def _chunk_metadata(properties: Mapping[str, Any]) -> Dict[str, Any]:
-    """A chunk's properties as document metadata, without llama-index's placeholder ids."""
-    metadata = _plain(properties)
-    if "_node_content" in metadata:  # written by node_to_metadata_dict: drop its aliases of ref_doc_id
-        ref = metadata.get("ref_doc_id")
-        for key in ("document_id", "doc_id"):
-            if metadata.get(key) in (ref, _NO_REF):
-                metadata.pop(key)
-        if ref == _NO_REF:
-            metadata.pop("ref_doc_id")
-    return metadata
-
-
-def _ref_doc_of(doc_id: str, metadata: Mapping[str, Any]) -> str:
-    """The document a passage comes from: its llama ``ref_doc_id``, else its ``source`` field,
-    else the id it was split from."""
-    for key in ("ref_doc_id", "source"):
-        if isinstance(metadata.get(key), str) and metadata[key]:
-            return str(metadata[key])
-    return doc_id.split("#")[0]
-
-
-class MemoryRetriever(BaseRetriever):
-    """Retrieve passages from a :class:`memory.MemoryStore` as llama-index nodes.
-
-    Parameters
-    ----------
-    store : MemoryStore
-    top_k : int
-        Passages per query.
-    mode : str
-        A retrieval mode of :meth:`memory.MemoryStore.retrieve`.
-    as_of : date or str, optional
-        Answer as of this date.
-    explain : bool
-        Put each hit's explanation (seeds and graph paths) in the node's metadata.
-    where : dict, optional
-        A metadata filter of :meth:`memory.MemoryStore.retrieve`. The node documents of
-        :class:`MemoryPropertyGraphStore` (metadata ``lpg: "entity"``) are left out
-        unless ``where`` names the ``lpg`` field itself.
-    """
-
-    def __init__(self, store: MemoryStore, top_k: int = 5, mode: str = "hipporag", as_of: Any = None,
-                 explain: bool = False, where: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._memory = store
-        self._top_k, self._mode, self._as_of, self._explain = top_k, mode, as_of, explain
-        self._where = {KIND_FIELD: {"in": [None, "relation"]}, **(where or {})}
-
-    def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        hits = self._memory.retrieve(query_bundle.query_str, top_k=self._top_k, mode=self._mode,
-                                     as_of=self._as_of, where=self._where, explain=self._explain)
-        out = []
-        for hit in hits:
-            metadata: Dict[str, Any] = {"title": hit.title, "rank": hit.rank, "mode": hit.mode}
-            if self._explain:
-                metadata["explanation"] = hit.explain().to_dict()
-            source = _ref_doc_of(hit.doc_id, self._memory.get(hit.doc_id).metadata)
-            node = TextNode(id_=hit.doc_id, text=hit.text, metadata=metadata,
-                            excluded_llm_metadata_keys=["explanation", "rank", "mode"],
-                            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=source)})
-            out.append(NodeWithScore(node=node, score=hit.score))
-        return out
-
-    async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        """:meth:`_retrieve` in a worker thread, behind the store's gate (:mod:`memory.aio`),
-        so an async query engine's event loop is never blocked."""
-        from ..aio import AsyncMemoryStore
-
-        return await AsyncMemoryStore(self._memory).run(lambda store: self._retrieve(query_bundle))
 
 
 @dataclass
@@ -200,7 +65,7 @@ class _GraphDocuments:
 
     def node(self, name: str) -> Tuple[str, Dict[str, Any]]:
         """The entity's label and properties, merged over its node documents."""
-        label, merged = _ENTITY_LABEL, {}
+        label, merged = ENTITY_LABEL, {}
         for _, node_label, properties in self.entities.get(name, []):
             label = node_label or label
             merged.update(properties)
@@ -208,7 +73,7 @@ class _GraphDocuments:
 
     def entities_with(self, wanted: Mapping[str, Any]) -> Set[str]:
         """Entities one of whose node documents carries every property in ``wanted``."""
-        return {name for name, docs in self.entities.items() if any(_has_all(p, wanted) for _, _, p in docs)}
+        return {name for name, docs in self.entities.items() if any(has_all(p, wanted) for _, _, p in docs)}
 
 
 class MemoryPropertyGraphStore(PropertyGraphStore):
@@ -255,18 +120,18 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
             return cached[1]
         graph = _GraphDocuments()
         sourced: Dict[str, List[Tuple[Tuple[int, str, str], Tuple[str, str, Dict[str, Any]]]]] = {}
-        for doc_id, raw in view.storage.documents.with_id_prefix(_NODE_PREFIX):
-            metadata = _loads(raw)
+        for doc_id, raw in view.storage.documents.with_id_prefix(NODE_PREFIX):
+            metadata = loads(raw)
             properties = metadata.get("properties") if isinstance(metadata.get("properties"), dict) else {}
             graph.properties[doc_id] = properties
             if metadata.get(KIND_FIELD) == "entity" and isinstance(metadata.get("name"), str):
-                source = _source_of(properties)
+                source = source_of(properties)
                 order = (0, source, doc_id) if source else (1, "", doc_id)
                 sourced.setdefault(metadata["name"], []).append(
-                    (order, (doc_id, str(metadata.get("label") or _ENTITY_LABEL), properties)))
+                    (order, (doc_id, str(metadata.get("label") or ENTITY_LABEL), properties)))
         graph.entities = {name: [doc for _, doc in sorted(docs, key=lambda d: d[0])] for name, docs in sourced.items()}
-        for doc_id, raw in view.storage.documents.with_id_prefix(_RELATION_PREFIX):
-            metadata = _loads(raw)  # documents of older versions have no metadata: plain facts
+        for doc_id, raw in view.storage.documents.with_id_prefix(RELATION_PREFIX):
+            metadata = loads(raw)  # documents of older versions have no metadata: plain facts
             properties = metadata.get("properties") if isinstance(metadata.get("properties"), dict) else {}
             graph.properties[doc_id] = properties
             triple = tuple(metadata.get(k) for k in ("subject", "relation", "object"))
@@ -281,13 +146,13 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
 
     @staticmethod
     def _chunk(doc_id: str, title: str, text: str, raw: str) -> ChunkNode:
-        metadata = _loads(raw)
+        metadata = loads(raw)
         properties = {"title": title, **metadata} if title and "_node_content" not in metadata else metadata
         return ChunkNode(text=text, id_=doc_id, properties=properties)
 
     @staticmethod
     def _llama_node(doc_id: str, title: str, text: str, raw: str) -> BaseNode:
-        metadata = _loads(raw)
+        metadata = loads(raw)
         if "_node_content" in metadata:
             try:
                 return metadata_dict_to_node(metadata, text=text)
@@ -295,7 +160,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
                 logger.warning("document %s: llama-index node data not readable (%s); returned as text", doc_id, exc)
         own = {k: v for k, v in metadata.items() if not k.startswith("_node")}
         return TextNode(id_=doc_id, text=text, metadata={"title": title, **own},
-                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=_ref_doc_of(doc_id, own))})
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=ref_doc_of(doc_id, own))})
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -315,12 +180,12 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
                     carrying = graph.entities_with(wanted)
                     names = [n for n in names if n in carrying]
                     rest = {k: v for k, v in wanted.items() if k != "title"}
-                    keys = [k for k, raw in documents.all_metadata() if _has_all(_loads(raw), rest)]
+                    keys = [k for k, raw in documents.all_metadata() if has_all(loads(raw), rest)]
                 else:
                     keys = documents.all_keys()
                 rows = sorted(documents.by_key(keys).values())
                 entities = [self._entity(n, graph) for n in names]
-                chunks = [self._chunk(*row) for row in rows if not _is_graph_document(row[0])]
+                chunks = [self._chunk(*row) for row in rows if not is_graph_document(row[0])]
                 nodes: List[LabelledNode] = [*entities, *chunks]
             else:
                 asked = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
@@ -329,7 +194,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
                 known = view.storage.graph.entity_keys(normalize_phrase(i) for i in asked)
                 nodes, seen = [], set()
                 for node_id in asked:
-                    if node_id in stored and not _is_graph_document(node_id):
+                    if node_id in stored and not is_graph_document(node_id):
                         nodes.append(self._chunk(*rows[stored[node_id]]))
                     name = normalize_phrase(node_id)
                     if name in known and name not in seen:
@@ -338,13 +203,13 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         if wanted:
             matching = graph.entities_with(wanted)
             nodes = [n for n in nodes if (n.name in matching if isinstance(n, EntityNode)
-                                          else _has_all(n.properties, wanted))]
+                                          else has_all(n.properties, wanted))]
         return nodes
 
     def get_llama_nodes(self, node_ids: List[str]) -> List[BaseNode]:
         """The stored passages with these ids, as the llama-index nodes they were upserted as
         (passages ingested otherwise come as ``TextNode``s with their metadata and title)."""
-        asked = list(dict.fromkeys(i for i in node_ids if isinstance(i, str) and not _is_graph_document(i)))
+        asked = list(dict.fromkeys(i for i in node_ids if isinstance(i, str) and not is_graph_document(i)))
         with self.store.view() as view:
             stored = view.storage.documents.keys_of(asked)
             rows = view.storage.documents.by_key(stored.values())
@@ -375,7 +240,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
             names: Optional[Set[str]] = set().union(*groups)
         elif wanted:
             names = graph.entities_with(wanted) | {
-                name for (s, _, o), docs in graph.relations.items() if any(_has_all(p, wanted) for _, p in docs)
+                name for (s, _, o), docs in graph.relations.items() if any(has_all(p, wanted) for _, p in docs)
                 for name in (s, o)}
         elif relations:
             names = None  # every fact, filtered by relation below
@@ -393,7 +258,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
                 continue
             if relations and relation.label not in relations:
                 continue
-            if wanted and not (_has_all(relation.properties, wanted) or ends & carrying):
+            if wanted and not (has_all(relation.properties, wanted) or ends & carrying):
                 continue
             out.append(triplet)
         return out
@@ -478,14 +343,14 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
             name = normalize_phrase(raw) if isinstance(raw, str) else ""
             if not name:
                 raise InvalidFactError(f"entity node {raw!r}: the name has no letters or digits")
-            properties = _plain(node.properties)
-            doc_id = _node_document_id(name, _source_of(properties))
+            properties = plain(node.properties)
+            doc_id = node_document_id(name, source_of(properties))
             entities[doc_id] = {"id": doc_id, "text": raw, "metadata": {
                 KIND_FIELD: "entity", "name": name, "label": str(node.label), "properties": properties}}
         documents = coerce_documents(list(entities.values())) if entities else []
         if chunks:
-            self.store.ingest([{"id": c.id, "text": c.text, "metadata": _chunk_metadata(c.properties)}
-                               for c in chunks], split=_WHOLE)
+            self.store.ingest([{"id": c.id, "text": c.text, "metadata": chunk_metadata(c.properties)}
+                               for c in chunks], split=WHOLE)
         if documents:
             stated = [Extraction.build([d.metadata["name"]], []) for d in documents]
             write_documents(self.store.core, "ingest", documents, stated)
@@ -515,14 +380,14 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
             if names[0] and names[0] == names[2]:
                 logger.warning("relation %r from an entity to itself: not stored", relation.label)
                 continue
-            properties = _plain(relation.properties)
-            doc_id = _relation_document_id(*names, _source_of(properties))
+            properties = plain(relation.properties)
+            doc_id = relation_document_id(*names, source_of(properties))
             metadata = {KIND_FIELD: "relation", "subject": names[0], "relation": names[1], "object": names[2],
                         "properties": properties}
             documents[doc_id] = ({"id": doc_id, "text": f"{subject} {relation.label} {obj}.", "metadata": metadata},
                                  [(subject, relation.label, obj)])
         if documents:
-            self.store.ingest([d for d, _ in documents.values()], split=_WHOLE,
+            self.store.ingest([d for d, _ in documents.values()], split=WHOLE,
                               facts=[f for _, f in documents.values()])
 
     def delete(self, entity_names: Optional[List[str]] = None, relation_names: Optional[List[str]] = None,
@@ -554,16 +419,16 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
                 if wanted:
                     names &= graph.entities_with(wanted)
                     rows = documents.by_key(stored.values())
-                    stored = {i: k for i, k in stored.items() if _has_all(self._chunk(*rows[k]).properties, wanted)}
+                    stored = {i: k for i, k in stored.items() if has_all(self._chunk(*rows[k]).properties, wanted)}
                 doomed = set(stored)
             elif wanted:
                 names = graph.entities_with(wanted)
                 doomed = {d for d, p in graph.properties.items()
-                          if d.startswith(_RELATION_PREFIX) and _has_all(p, wanted)}
+                          if d.startswith(RELATION_PREFIX) and has_all(p, wanted)}
                 rest = {k: v for k, v in wanted.items() if k != "title"}
-                keys = [k for k, raw in documents.all_metadata() if _has_all(_loads(raw), rest)]
+                keys = [k for k, raw in documents.all_metadata() if has_all(loads(raw), rest)]
                 doomed |= {row[0] for row in documents.by_key(keys).values()
-                           if not _is_graph_document(row[0]) and _has_all(self._chunk(*row).properties, wanted)}
+                           if not is_graph_document(row[0]) and has_all(self._chunk(*row).properties, wanted)}
             else:
                 return
         self._forget(doomed, names)
@@ -582,7 +447,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
             for ref in refs:
                 doomed |= {doc_id for _, doc_id in documents.passages_of(ref)}
             if refs:
-                keys = [k for k, raw in documents.all_metadata() if _loads(raw).get("ref_doc_id") in refs]
+                keys = [k for k, raw in documents.all_metadata() if loads(raw).get("ref_doc_id") in refs]
                 doomed |= set(documents.ids(keys).values())
         self._forget(doomed, set(), sources=set(asked))
 
@@ -591,11 +456,11 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         ``sources`` chunk ids), and entities (see :meth:`delete`)."""
         with self.store.view() as view:
             graph, storage = self._graph(view), view.storage
-            derived_from = set(sources or ()) | {d for d in documents if not _is_graph_document(d)}
-            doomed = set(documents) | {d for d, p in graph.properties.items() if _source_of(p) in derived_from}
+            derived_from = set(sources or ()) | {d for d in documents if not is_graph_document(d)}
+            doomed = set(documents) | {d for d, p in graph.properties.items() if source_of(p) in derived_from}
             doomed |= {doc_id for name in names for doc_id, _, _ in graph.entities.get(name, [])}
             facts = [f for key in storage.graph.entity_keys(names).values() for f in storage.graph.facts_naming(key)]
-            doomed |= {d for _, d in storage.graph.fact_sources_by_id(facts) if d.startswith(_RELATION_PREFIX)}
+            doomed |= {d for _, d in storage.graph.fact_sources_by_id(facts) if d.startswith(RELATION_PREFIX)}
         self._forget_documents(doomed)
         if names:
             with self.store.view() as view:
@@ -628,7 +493,7 @@ class MemoryPropertyGraphStore(PropertyGraphStore):
         with self.store.view() as view:
             graph = view.storage.graph
             facts = [f for triple in sorted(triples) for f in graph.facts_named(*triple)]
-            doomed = {d for _, d in graph.fact_sources_by_id(facts) if d.startswith(_RELATION_PREFIX)}
+            doomed = {d for _, d in graph.fact_sources_by_id(facts) if d.startswith(RELATION_PREFIX)}
         self._forget_documents(doomed)
         with self.store.view() as view:
             left = [t for t in sorted(triples) if view.storage.graph.facts_named(*t)]
