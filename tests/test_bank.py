@@ -17,7 +17,8 @@ from .helpers import rows
 PEOPLE = [("Ann Lee", "Oslo", "chemist"), ("Bo Berg", "Lima", "painter"), ("Cy Fox", "Quito", "pilot"),
           ("Di Hart", "Perth", "baker"), ("Ed Moss", "Turin", "singer"), ("Flo Kent", "Hanoi", "farmer"),
           ("Gus Wolf", "Dakar", "judge"), ("Hal Snow", "Riga", "nurse")]
-SMALL = BankConfig(branching=2, depth=2, min_leaf=2, hidden=32, anchor_hidden=32, epochs=80)
+SMALL = BankConfig(branching=2, depth=2, min_leaf=2, hidden=16, upper_hidden=8, anchor_hidden=8, epochs=60,
+                   shared_min_subjects=3)
 
 
 def _doc(name: str, city: str, job: str) -> dict:
@@ -58,7 +59,7 @@ def test_recall_answers_trained_facts_closed_book(fitted) -> None:
             assert recall.blocks[-1] in fitted.bank.tree.leaves and 0 < recall.confidence <= 1
     assert sum(answers[name] == city.lower() for name, city, _ in PEOPLE) >= 7
     stats = fitted.bank.stats()
-    assert stats["fitted"] and stats["anchor_facts"] == 1  # only Ann's birthplace has two sources
+    assert stats["fitted"] and stats["anchor_facts"] == 0  # no (relation, object) pair has 3 subjects
     assert stats["facts_routed"] == len(fitted.facts()) and stats["parameters"]["blocks"] > 0
     assert {f.subject for f in fitted.facts()} >= {"ann lee", "hal snow"}  # no filter: every current fact
 
@@ -79,10 +80,13 @@ def test_forget_retrains_exactly_the_changed_blocks_bit_for_bit(fitted) -> None:
     assert stored == set(after.values())  # replaced weights are deleted
 
 
-def test_forgetting_a_second_source_retrains_the_anchor(fitted) -> None:
-    assert fitted.bank.training_facts(ANCHOR) == [("ann lee bear in", "oslo")]
-    fitted.forget("echo")
-    assert ANCHOR not in _weights(fitted)  # no common fact left: no anchor
+def test_facts_about_a_subject_live_in_one_leaf(fitted) -> None:
+    leaves = {fitted.recall(name, "bear in").blocks[0] for name, _, _ in PEOPLE if name != "Cy Fox"}
+    for leaf in leaves:
+        subjects = {text.split(" bear in")[0].split(" work as")[0] for text, _ in fitted.bank.training_facts(leaf)}
+        assert all(fitted.recall(s, "work as").blocks[0] == leaf for s in subjects)
+    fitted.forget("echo")  # a second source of a fact changes no block
+    assert fitted.bank.stale() == []
 
 
 def test_update_retrains_only_its_path_and_recall_reads_time(fitted) -> None:

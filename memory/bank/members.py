@@ -1,0 +1,134 @@
+"""Which block holds which fact: shared facts up the tree, the long tail in the leaves.
+
+Facts are routed by their *subject* (every fact about a subject lands in one leaf).
+A fact is *shared* at a node when its (relation, object) pair is stated for at least
+``shared_min_subjects`` distinct subjects of the node's subtree ("nationality:
+american" among the subjects of a region); it lives in the highest such node (the
+anchor stands for the whole store), otherwise in its leaf. A block is trained on the
+facts that live in it, and on the facts of its subtree that live *above* it with the
+answer "defer" (so a query walks up from its leaf until a block answers). Everything
+here is a function of the facts' content alone, so a bank that forgot a fact holds
+exactly what a bank that never saw it would (on the same tree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from ..config import BankConfig
+from ..storage import Storage
+from .tree import ANCHOR, RoutingTree
+
+if TYPE_CHECKING:
+    from ..core import ReadView
+    from .blocks import TrainingSet
+
+__all__ = ["Member", "Example", "DEFER", "all_members", "assign", "examples_by_node", "training_digest",
+           "training_set", "vocabulary", "path_up"]
+
+#: The answer of a training example whose fact lives above the block.
+DEFER = ""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A routed fact: keys, relation, object name, key text, leaf and validity start."""
+
+    key: int
+    subject: int
+    relation: str
+    obj: int
+    obj_name: str
+    text: str
+    leaf: str
+    valid_from: str | None
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example of a block: the fact, and its answer there (:data:`DEFER` or the object)."""
+
+    member: Member
+    answer: str
+
+
+def all_members(storage: Storage) -> list[Member]:
+    """Every routed fact of the bank (by fact key)."""
+    return [Member(*row) for row in storage.bank.route_rows()]
+
+
+def path_up(tree: RoutingTree, leaf: str) -> list[str]:
+    """The blocks a query of ``leaf`` may use, in the order it asks them: leaf first, anchor last.
+
+    >>> path_up(RoutingTree([]), "1.0")
+    ['1.0', '1', 'anchor']
+    """
+    return [*reversed(tree.path(leaf)), ANCHOR]
+
+
+def assign(tree: RoutingTree, members: Iterable[Member], config: BankConfig) -> dict[int, str]:
+    """Fact key -> the node it lives in (the highest node where it is shared, else its leaf)."""
+    members = list(members)
+    subjects: dict[tuple[str, str, int], set[int]] = defaultdict(set)
+    for m in members:
+        for node in (ANCHOR, *tree.path(m.leaf)):
+            subjects[(node, m.relation, m.obj)].add(m.subject)
+    homes = {}
+    for m in members:
+        homes[m.key] = next((node for node in (ANCHOR, *tree.path(m.leaf))
+                             if len(subjects[(node, m.relation, m.obj)]) >= config.shared_min_subjects), m.leaf)
+    return homes
+
+
+def examples_by_node(tree: RoutingTree, members: Iterable[Member], config: BankConfig) -> dict[str, list[Example]]:
+    """Each node's training examples in canonical (content) order; nodes with no fact living
+    in them are left out (a query passes through them)."""
+    members = list(members)
+    homes = assign(tree, members, config)
+    out: dict[str, list[Example]] = defaultdict(list)
+    for m in members:
+        top_down = [ANCHOR, *tree.path(m.leaf)]
+        home = top_down.index(homes[m.key]) if homes[m.key] in top_down else len(top_down) - 1
+        out[top_down[home]].append(Example(m, m.obj_name))
+        for node in top_down[home + 1:]:
+            out[node].append(Example(m, DEFER))
+    return {node: sorted(examples, key=lambda e: (e.member.text, e.answer))
+            for node, examples in out.items() if any(e.answer != DEFER for e in examples)}
+
+
+def vocabulary(examples: Iterable[Example]) -> list[str]:
+    """A block's answers in candidate order: its objects by name, then :data:`DEFER` if it defers."""
+    answers = {e.answer for e in examples}
+    return sorted(answers - {DEFER}) + ([DEFER] if DEFER in answers else [])
+
+
+def training_digest(node: str, examples: list[Example], config: BankConfig) -> str:
+    """What a block's weights are a function of: its node, the training options and its examples
+    (content only: key texts and answer names)."""
+    options = {k: v for k, v in dataclasses.asdict(config).items() if k != "threshold"}
+    payload = {"node": node, "config": options, "examples": [[e.member.text, e.answer] for e in examples]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def training_set(view: "ReadView", examples: list[Example]) -> "TrainingSet":
+    """Keys, answer indices and answer vectors (objects, then the defer vector) of a block."""
+    from .blocks import TrainingSet, defer_vector
+
+    storage = view.storage
+    answers = vocabulary(examples)
+    names = [a for a in answers if a != DEFER]
+    keys_by_name = storage.graph.entity_keys(names)
+    vectors = storage.bank.key_vectors([e.member.key for e in examples])
+    keys = np.stack([np.frombuffer(vectors[e.member.key], dtype=np.float32) for e in examples])
+    candidates = np.asarray(view.derived.vectors_of("entity", [keys_by_name[n] for n in names]), dtype=np.float32)
+    if DEFER in answers:
+        candidates = np.vstack([candidates.reshape(len(names), keys.shape[1]), defer_vector(keys.shape[1])[None]])
+    index = {name: i for i, name in enumerate(answers)}
+    return TrainingSet(keys, np.array([index[e.answer] for e in examples]), candidates)
