@@ -326,7 +326,7 @@ class BankConfig:
     epochs: int = 60
     learning_rate: float = 1e-2
     temperature: float = 0.05
-    batch_size: int = 512
+    batch_size: int = 1024
     negatives: int = 512
     min_steps: int = 60
     threshold: float = 0.5

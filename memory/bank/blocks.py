@@ -8,7 +8,10 @@ what a block learns depends on its facts alone: the same facts give the same wei
 bit for bit (fixed seed per node, canonical fact order, torch deterministic algorithms,
 one thread). The output layer starts at zero (``p = q``), and the keys' scores against
 the answers are computed once, so a step costs two small matrix products: a leaf of a
-few hundred facts trains in a fraction of a second.
+few hundred facts trains in a fraction of a second. The input layer is trained on keys
+centred and scaled by the block's own key statistics (a subject's keys differ only by
+their relation, so they sit close together), then the whitening is folded into its
+weights.
 """
 
 from __future__ import annotations
@@ -132,12 +135,17 @@ def train_block(data: TrainingSet, hidden: int, seed: int, epochs: int, learning
         torch.manual_seed(seed)
         keys = torch.from_numpy(np.ascontiguousarray(data.keys, dtype=np.float32))
         block = module if module is not None else FFNBlock(keys.shape[1], hidden)
-        if module is None:
-            torch.nn.init.zeros_(block.down.weight)
-            torch.nn.init.zeros_(block.down.bias)
         if len(data) == 0:
             block.eval()
             return block
+        inputs, centre, spread = keys, None, None
+        if module is None:  # the output starts at zero; the input layer sees whitened keys (folded in below)
+            torch.nn.init.zeros_(block.down.weight)
+            torch.nn.init.zeros_(block.down.bias)
+            centre = keys.mean(dim=0)
+            spread = float(((keys - centre) ** 2).sum(dim=1).mean().sqrt())
+            spread = spread if spread > 1e-6 else 1.0
+            inputs = (keys - centre) / spread
         answers = torch.from_numpy(np.asarray(data.answers, dtype=np.int64))
         candidates = torch.nn.functional.normalize(torch.from_numpy(
             np.ascontiguousarray(data.candidates, dtype=np.float32)), dim=1)
@@ -154,17 +162,21 @@ def train_block(data: TrainingSet, hidden: int, seed: int, epochs: int, learning
                     drawn = torch.randperm(len(candidates), generator=generator)[:negatives]
                     chosen = torch.unique(torch.cat([targets, drawn]))
                     targets, pool = torch.searchsorted(chosen, targets), candidates[chosen]
-                    logits = (keys[batch] + block(keys[batch])) @ pool.T
+                    logits = (keys[batch] + block(inputs[batch])) @ pool.T
                 elif isinstance(block, FFNBlock):  # q.c once; the correction through c.W2 (cheaper)
-                    hidden_out = torch.nn.functional.gelu(block.up(keys[batch]))
+                    hidden_out = torch.nn.functional.gelu(block.up(inputs[batch]))
                     logits = (base[batch] + hidden_out @ (candidates @ block.down.weight).T
                               + candidates @ block.down.bias)
                 else:
-                    logits = base[batch] + block(keys[batch]) @ candidates.T
+                    logits = base[batch] + block(inputs[batch]) @ candidates.T
                 loss = torch.nn.functional.cross_entropy(logits / temperature, targets)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+        if centre is not None:  # fold the whitening into the input layer: a plain d -> h -> d block
+            with torch.no_grad():
+                block.up.weight.div_(spread)
+                block.up.bias.sub_(block.up.weight @ centre)
         block.eval()
         return block
 

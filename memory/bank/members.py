@@ -1,10 +1,10 @@
 """Which block holds which fact: shared facts up the tree, the long tail in the leaves.
 
 Facts are routed by their *subject* (every fact about a subject lands in one leaf).
-A fact is *shared* at a node when its (relation, object) pair is stated for at least
-``shared_min_subjects`` distinct subjects of the node's subtree ("nationality:
-american" among the subjects of a region); it lives in the highest such node (the
-anchor stands for the whole store), otherwise in its leaf. A block is trained on the
+A fact is *shared* when its (relation, object) pair is stated for at least
+``shared_min_subjects`` distinct subjects ("nationality: american"); it then lives in
+the lowest node above the leaves whose subtree holds every subject stating the pair
+(the anchor when they span the top-level subtrees), otherwise in its leaf. A block is trained on the
 facts that live in it, and on the facts of its subtree that live *above* it with the
 answer "defer" (so a query walks up from its leaf until a block answers). Everything
 here is a function of the facts' content alone, so a bank that forgot a fact holds
@@ -74,16 +74,38 @@ def path_up(tree: RoutingTree, leaf: str) -> list[str]:
 
 
 def assign(tree: RoutingTree, members: Iterable[Member], config: BankConfig) -> dict[int, str]:
-    """Fact key -> the node it lives in (the highest node where it is shared, else its leaf)."""
+    """Fact key -> the node it lives in.
+
+    A (relation, object) pair stated for at least ``shared_min_subjects`` subjects is
+    shared: its facts live in the lowest node above the leaves whose subtree holds all of
+    them (the anchor when they span top-level subtrees). Every other fact lives in its leaf.
+    """
     members = list(members)
-    subjects: dict[tuple[str, str, int], set[int]] = defaultdict(set)
+    groups: dict[tuple[str, int], list[Member]] = defaultdict(list)
     for m in members:
-        for node in (ANCHOR, *tree.path(m.leaf)):
-            subjects[(node, m.relation, m.obj)].add(m.subject)
+        groups[(m.relation, m.obj)].append(m)
+    paths: dict[str, list[str]] = {}
     homes = {}
-    for m in members:
-        homes[m.key] = next((node for node in (ANCHOR, *tree.path(m.leaf))
-                             if len(subjects[(node, m.relation, m.obj)]) >= config.shared_min_subjects), m.leaf)
+    for group in groups.values():
+        if len({m.subject for m in group}) < config.shared_min_subjects:
+            for m in group:
+                homes[m.key] = m.leaf or ANCHOR  # "" : the tree has no nodes, the anchor is the only block
+            continue
+        common: list[str] | None = None
+        for m in group:
+            path = paths.get(m.leaf)
+            if path is None:
+                path = paths[m.leaf] = tree.path(m.leaf)
+            if common is None:
+                common = path[:-1]  # never the leaf itself
+            else:
+                size = 0
+                while size < min(len(common), len(path)) and common[size] == path[size]:
+                    size += 1
+                common = common[:size]
+        home = common[-1] if common else ANCHOR
+        for m in group:
+            homes[m.key] = home
     return homes
 
 
@@ -93,9 +115,12 @@ def examples_by_node(tree: RoutingTree, members: Iterable[Member], config: BankC
     members = list(members)
     homes = assign(tree, members, config)
     out: dict[str, list[Example]] = defaultdict(list)
+    paths: dict[str, list[str]] = {}
     for m in members:
-        top_down = [ANCHOR, *tree.path(m.leaf)]
-        home = top_down.index(homes[m.key]) if homes[m.key] in top_down else len(top_down) - 1
+        top_down = paths.get(m.leaf)
+        if top_down is None:
+            top_down = paths[m.leaf] = [ANCHOR, *tree.path(m.leaf)]
+        home = top_down.index(homes[m.key])
         out[top_down[home]].append(Example(m, m.obj_name))
         for node in top_down[home + 1:]:
             out[node].append(Example(m, DEFER))
