@@ -39,7 +39,9 @@ class Recall:
     answer : str or None
         The predicted entity's name; None when the bank abstains (see ``reason``).
     confidence : float
-        Probability of the answer among the answers of the block that gave it.
+        Probability of the answer among the answers of the block that gave it, times the
+        cosine between the question's key and the nearest key that block memorised (1 for a
+        memorised key: a question unlike anything the block learned is not answered surely).
     blocks : tuple of str
         The blocks asked, from the leaf up (the last one answered; the others deferred).
     alternatives : tuple of (str, float)
@@ -99,10 +101,12 @@ def usable_nodes(view: "ReadView") -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Answers:
-    """A block's answers: names (DEFER last when it defers) and their unit vectors."""
+    """A block's answers: names (DEFER last when it defers), their unit vectors, and the unit
+    key vectors the block was trained on (how familiar a question is)."""
 
     names: tuple[str, ...]
     vectors: np.ndarray
+    keys: np.ndarray
 
 
 def _bank_state(view: "ReadView") -> tuple[Any, dict[str, str], dict[str, _Answers]]:
@@ -120,11 +124,15 @@ def _bank_state(view: "ReadView") -> tuple[Any, dict[str, str], dict[str, _Answe
         vectors = dict(zip(names, np.asarray(view.derived.vectors_of("entity", [keys[n] for n in names]),
                                              dtype=np.float32).reshape(len(names), -1)))
         dim = int(view.storage.meta.get("embedding_dim") or 1)
+        trained_keys = view.storage.bank.key_vectors({e.member.key for node in usable for e in examples.get(node, [])})
         answers = {}
         for node in usable:
             vocab = vocabulary(examples.get(node, []))
             rows = [defer_vector(dim) if a == DEFER else vectors[a] for a in vocab]
-            answers[node] = _Answers(tuple(vocab), np.stack(rows) if rows else np.zeros((0, dim), np.float32))
+            keys = np.stack([np.frombuffer(trained_keys[e.member.key], dtype=np.float32)
+                             for e in examples.get(node, [])]) if examples.get(node) else np.zeros((0, dim), np.float32)
+            keys = keys / np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
+            answers[node] = _Answers(tuple(vocab), np.stack(rows) if rows else np.zeros((0, dim), np.float32), keys)
         return tree, usable, answers
 
     return view.core.memo(("bank-state", view.storage.bank.state_token()), view, compute)
@@ -211,7 +219,12 @@ def answer_keys(view: "ReadView", vectors: np.ndarray, leaves: list[str], top: i
             block_answers = answers[node]
             probabilities = scores(predict(load_block(view, usable[node]), vectors[rows]), block_answers.vectors,
                                    config.temperature)
-            for row, probs in zip(rows, probabilities):
+            unit = vectors[rows] / np.maximum(np.linalg.norm(vectors[rows], axis=1, keepdims=True), 1e-12)
+            familiarity = np.clip((unit @ block_answers.keys.T).max(axis=1), 0.0, 1.0) \
+                if len(block_answers.keys) else np.zeros(len(rows))
+            for row, probs, familiar in zip(rows, probabilities, familiarity):
+                probs = probs * familiar  # as sure as the block is, discounted by how far the question is
+                #                           from every key it memorised (1 for a memorised key)
                 asked[row].append(node)
                 pending[row].pop(0)
                 ranked = [(block_answers.names[j], float(probs[j])) for j in np.argsort(-probs)
