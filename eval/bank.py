@@ -375,6 +375,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  "recall": by_bucket(probes, [a in p.answers for a, p in zip(answer(keys), probes)])}
             result["closed_book"] = systems
             store.close()
+        if args.closed_book_only:
+            return result
         with MemoryStore(workdir / "update", store_config, extractor=extractor) as store:
             result["updates"] = updates(store, probes, args.updates, args.seed)
         with MemoryStore(workdir / "forget", store_config, extractor=extractor) as store:
@@ -398,6 +400,8 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [str(row["recall"]["buckets"].get(b, {}).get("recall")) for b in buckets]
         lines.append(f"| {name} | {row['parameters']:,} | {row.get('train_seconds', '-')} | "
                      f"{row['recall']['all']} | " + " | ".join(cells) + " |")
+    if "forgetting" not in result:
+        return "\n".join(lines)
     forget = result["forgetting"]
     single = forget["single_document_forget"]
     lines += ["", f"forgetting {forget['documents_forgotten']} documents ({forget['pairs_removed']} pairs): "
@@ -440,6 +444,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="single forgets whose retrained blocks are checked against scratch")
     parser.add_argument("--updates", type=int, default=20, help="updates timed and checked")
     parser.add_argument("--skip-multihop", action="store_true", help="leave out the retrieval section")
+    parser.add_argument("--closed-book-only", action="store_true",
+                        help="only the closed-book, paraphrase and blocking sections (for design sweeps)")
     parser.add_argument("--plot", type=Path, default=None, help="write the PNG plot here (needs matplotlib)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the bank and of the samples")
     add_output_arguments(parser, "write the results here")
@@ -460,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}")
         return 2
     write_json(args.json, result)
-    if args.plot:
+    if args.plot and "forgetting" in result:
         plot(result, args.plot)
     print(markdown(result))
     return 0
