@@ -132,7 +132,8 @@ def plot(result: dict[str, Any], path: Path) -> Path | None:
     for i, (name, row) in enumerate(systems.items()):
         values = [row["recall"]["buckets"].get(b, {}).get("recall") or 0 for b in buckets]
         axes[0].bar(np.arange(len(buckets)) + i * width, values, width, label=name)
-    axes[0].set_xticks(np.arange(len(buckets)) + 0.4 - width / 2, [f"subject in {b} docs" for b in buckets])
+    axes[0].set_xticks(np.arange(len(buckets)) + 0.4 - width / 2, buckets)
+    axes[0].set_xlabel("documents mentioning the subject")
     axes[0].set_ylabel("recall of (subject, relation) pairs")
     axes[0].set_ylim(0, 1.05)
     axes[0].legend(fontsize=7)
