@@ -1,8 +1,9 @@
 """Which block holds which fact: shared facts up the tree, the long tail in the leaves.
 
 Facts are routed by their *subject* (every fact about a subject lands in one leaf).
-A fact is *shared* when its (relation, object) pair is stated for at least
-``shared_min_subjects`` distinct subjects ("nationality: american"); it then lives in
+With ``shared_min_subjects`` set (off by default: every fact lives in its leaf), a fact
+is *shared* when its (relation, object) pair is stated for at least that many distinct
+subjects ("nationality: american"); it then lives in
 the lowest node above the leaves whose subtree holds every subject stating the pair
 (the anchor when they span the top-level subtrees), otherwise in its leaf. A block is trained on the
 facts that live in it, and on the facts of its subtree that live *above* it with the
@@ -16,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ..core import ReadView
     from .blocks import TrainingSet
 
-__all__ = ["Member", "Example", "DEFER", "all_members", "assign", "examples_by_node", "training_digest",
+__all__ = ["Member", "Example", "DEFER", "all_members", "current_examples", "assign", "examples_by_node", "training_digest",
            "training_set", "vocabulary", "path_up"]
 
 #: The answer of a training example whose fact lives above the block.
@@ -59,9 +61,31 @@ class Example:
     answer: str
 
 
+_CACHE: dict[tuple[int, Any], tuple[list[Member], dict[str, list["Example"]]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def all_members(storage: Storage) -> list[Member]:
     """Every routed fact of the bank (by fact key)."""
     return [Member(*row) for row in storage.bank.route_rows()]
+
+
+def current_examples(storage: Storage, tree: RoutingTree, config: BankConfig,
+                     fresh: bool = False) -> dict[str, list["Example"]]:
+    """:func:`examples_by_node` of the bank's routed facts, cached per state of the routes
+    (``fresh``: compute and cache anew, as a write does under its lock)."""
+    token = (id(storage), storage.bank.routes_token(), tuple(sorted(tree.nodes)), config)
+    if not fresh:
+        with _CACHE_LOCK:
+            cached = _CACHE.get(token)
+        if cached is not None:
+            return cached[1]
+    examples = examples_by_node(tree, all_members(storage), config)
+    with _CACHE_LOCK:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[token] = ([], examples)
+    return examples
 
 
 def path_up(tree: RoutingTree, leaf: str) -> list[str]:
@@ -87,7 +111,7 @@ def assign(tree: RoutingTree, members: Iterable[Member], config: BankConfig) -> 
     paths: dict[str, list[str]] = {}
     homes = {}
     for group in groups.values():
-        if len({m.subject for m in group}) < config.shared_min_subjects:
+        if not config.shared_min_subjects or len({m.subject for m in group}) < config.shared_min_subjects:
             for m in group:
                 homes[m.key] = m.leaf or ANCHOR  # "" : the tree has no nodes, the anchor is the only block
             continue

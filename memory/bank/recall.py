@@ -17,7 +17,7 @@ import numpy as np
 from ..config import BankConfig
 from ..errors import CorruptStoreError, InvalidQueryError
 from ..extract.base import normalize_phrase, normalize_relation
-from .members import DEFER, all_members, examples_by_node, path_up, vocabulary
+from .members import DEFER, current_examples, path_up, vocabulary
 from .state import bank_config, load_tree
 from .tree import key_text
 
@@ -117,7 +117,7 @@ def _bank_state(view: "ReadView") -> tuple[Any, dict[str, str], dict[str, _Answe
 
         config = bank_config(view.storage)
         tree = load_tree(view.storage)
-        examples = examples_by_node(tree, all_members(view.storage), config)
+        examples = current_examples(view.storage, tree, config)
         usable = usable_nodes(view)
         names = sorted({a for node in usable for a in vocabulary(examples.get(node, [])) if a != DEFER})
         keys = view.storage.graph.entity_keys(names)

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from ..config import BankConfig
 from ..errors import BankNotFittedError, InvalidQueryError
 from ..storage import Storage
-from .members import DEFER, Example, Member, all_members, examples_by_node, training_digest, training_set, vocabulary
+from .members import (DEFER, Example, Member, current_examples, examples_by_node, training_digest, training_set,
+                      vocabulary)
 from .tree import ANCHOR, RoutingTree, TreeNode, fit_tree, key_text
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def node_examples(storage: Storage, node: str, config: BankConfig) -> list[Examp
     tree = load_tree(storage)
     if node != ANCHOR and node not in tree.nodes:
         raise InvalidQueryError(f"no bank node {node!r} (nodes look like '0', '0.3', '0.3.1')")
-    return examples_by_node(tree, all_members(storage), config).get(node, [])
+    return current_examples(storage, tree, config).get(node, [])
 
 
 def _train(node: str, data: "TrainingSet", config: BankConfig, tree: RoutingTree | None = None) -> tuple[str, bytes]:
@@ -140,7 +141,7 @@ def changed_nodes(storage: Storage, config: BankConfig) -> set[str]:
     """Nodes whose training examples differ from those their stored block was trained on
     (or that gained or lost every fact living in them)."""
     tree = load_tree(storage)
-    examples = examples_by_node(tree, all_members(storage), config)
+    examples = current_examples(storage, tree, config, fresh=True)
     blocks = storage.bank.blocks()
     changed = {node for node in blocks if node not in examples}
     changed |= {node for node, rows in examples.items()
@@ -186,7 +187,7 @@ def retrain_stale(core: "StoreCore", progress: bool = False) -> int:
                 all(v <= 1 for n, v in versions.items() if n not in blocks):
             return 0
         tree = load_tree(storage)
-        examples = examples_by_node(tree, all_members(storage), config)
+        examples = current_examples(storage, tree, config)
         stale = [n for n, v in versions.items() if (n in blocks and blocks[n][1] != v)
                  or (n not in blocks and n in examples)]
         jobs = {}

@@ -107,6 +107,13 @@ class BankQueries:
             "SELECT f.key, f.subject, f.relation, f.object, o.name, r.key_text, r.leaf, f.valid_from "
             "FROM bank_routes r JOIN facts f ON f.key = r.fact JOIN entities o ON o.key = f.object ORDER BY f.key")]
 
+    def routes_token(self) -> tuple[int, ...]:
+        """A cheap fingerprint of the routes (changes when a route is added, removed or moved)."""
+        row = self.engine.query_one(
+            "SELECT count(*), coalesce(sum(fact), 0), coalesce(sum(fact * length(leaf)), 0), "
+            "coalesce(sum(fact * length(key_text)), 0) FROM bank_routes")
+        return tuple(int(v) for v in row) if row else ()
+
     def subject_routes(self, subject: int) -> list[tuple[str, str, str | None, str, bytes]]:
         """(relation, key text, valid_from, leaf, key vector bytes) of the routed facts about ``subject``."""
         return [(r, t, vf, leaf, bytes(v)) for r, t, vf, leaf, v in self.engine.query(
