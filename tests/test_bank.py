@@ -260,6 +260,12 @@ def test_a_forgotten_subject_is_unknown_not_guessed(fitted) -> None:
     fitted.forget("Bo Berg")
     gone = fitted.recall("Bo Berg", "bear in")
     assert gone.answer is None and gone.reason
+    fitted.forget_entity("Ed Moss", cascade=True)
+    entity_gone = fitted.recall("Ed Moss", "bear in")
+    assert entity_gone.answer is None and "no entity named" in entity_gone.reason
+    fitted.forget_fact("Flo Kent", "bear in", "Hanoi")  # the entity stays (her job), the fact goes
+    fact_gone = fitted.recall("Flo Kent", "bear in")
+    assert fact_gone.answer != "hanoi"
     # an entity the store holds only as an object has no facts in the bank
     only_object = fitted.recall("Oslo", "bear in")
     assert only_object.answer is None and "no facts about" in only_object.reason
