@@ -208,7 +208,7 @@ def predict(block: torch.nn.Module, keys: Sequence[np.ndarray] | np.ndarray) -> 
 def scores(predictions: np.ndarray, answers: np.ndarray, temperature: float) -> np.ndarray:
     """Softmax over a block's answers of ``p . answer / temperature`` (answers normalised), one row per key.
 
-    >>> scores(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32), 1.0).round(3).tolist()
+    >>> scores(np.eye(2), np.eye(2), 1.0).round(3).tolist()
     [[0.731, 0.269], [0.269, 0.731]]
     """
     unit = answers / np.maximum(np.linalg.norm(answers, axis=1, keepdims=True), 1e-12)
