@@ -297,45 +297,58 @@ class BankConfig:
     Parameters
     ----------
     branching : int
-        Children per node of the routing tree.
+        Children per node of the routing tree (k-means over subject embeddings).
     depth : int
-        Levels of blocks below the anchor (the paper uses 4).
+        Levels of blocks below the anchor.
     min_leaf : int
         A node with fewer than ``branching * min_leaf`` facts is not split.
     hidden : int
-        Hidden width of each block (``d -> hidden -> d``).
+        Hidden width of each leaf block (``d -> hidden -> d``): leaves hold the long tail.
+    upper_hidden : int
+        Hidden width of the blocks above the leaves (they hold only shared facts).
     anchor_hidden : int
-        Hidden width of the anchor.
-    anchor_min_support : int
-        The anchor learns the common facts: those stated by at least this many
-        documents (the blocks learn every fact routed to them).
+        Hidden width of the anchor (the facts shared across the whole store).
+    shared_min_subjects : int
+        0 (the default): every fact lives in its leaf. Otherwise a fact whose (relation,
+        object) pair is stated for at least this many distinct subjects is *shared* and
+        lives in the lowest node above the leaves that holds all those subjects (the
+        anchor when they span the tree); the leaves learn to defer it. Measured with
+        ``python -m eval.bank``: 3 costs recall where shared objects still depend on the
+        subject (DUSK) and slows forgetting, so it is off.
     epochs, learning_rate, temperature, batch_size :
-        Training: Adam over seeded mini-batches, InfoNCE with cosine / temperature.
+        Training: Adam, full batch up to ``batch_size`` facts (seeded mini-batches past
+        it), softmax over the block's own answers of ``(q + block(q)) . answer / temperature``.
     negatives : int
-        Candidate entities per batch besides its answers (a seeded sample of the
-        block's entities when it has more).
+        Candidate answers per mini-batch besides its targets when a block has more.
     min_steps : int
-        Optimiser steps at least, whatever the block's size (small leaves get more epochs).
+        Optimiser steps at least, whatever the block's size.
+    threshold : float
+        Default confidence below which ``recall`` abstains (chosen from the abstention
+        curve of ``python -m eval.bank``).
     seed : int
         Seeds every block (with its node id).
     """
 
-    branching: int = 4
+    branching: int = 5
     depth: int = 3
     min_leaf: int = 8
-    hidden: int = 64
-    anchor_hidden: int = 256
-    anchor_min_support: int = 2
+    hidden: int = 32
+    upper_hidden: int = 32
+    anchor_hidden: int = 64
+    shared_min_subjects: int = 0
     epochs: int = 60
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     temperature: float = 0.05
-    batch_size: int = 256
+    batch_size: int = 1024
     negatives: int = 512
-    min_steps: int = 300
+    min_steps: int = 60
+    threshold: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("branching", "depth", "min_leaf", "hidden", "anchor_hidden", "anchor_min_support",
+        if self.shared_min_subjects < 0:
+            raise ConfigError("bank.shared_min_subjects must be >= 0 (0: no shared levels)")
+        for name in ("branching", "depth", "min_leaf", "hidden", "upper_hidden", "anchor_hidden",
                      "epochs", "batch_size", "negatives", "min_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bank.{name} must be >= 1")
@@ -344,6 +357,8 @@ class BankConfig:
         for name in ("learning_rate", "temperature"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"bank.{name} must be > 0")
+        if not 0 <= self.threshold < 1:
+            raise ConfigError("bank.threshold must be in [0, 1)")
 
 
 _SECTIONS = {

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from eval.bank import FactProbe, by_bucket, main, reword
-from eval.bank_baselines import KeyValueMemory, matched_ffn
+from eval.bank_baselines import KeyValueMemory, matched_ffn, plot, train_baseline
+from memory import BankConfig
 from memory.bank.blocks import TrainingSet, predict, train_block
 
 
@@ -27,7 +28,7 @@ def test_recall_by_bucket_counts_each_bucket() -> None:
     probes = [_probe("1"), _probe("1"), _probe("10+")]
     result = by_bucket(probes, [True, False, True])
     assert result["all"] == pytest.approx(2 / 3, abs=1e-4)
-    assert result["buckets"] == {"1": {"facts": 2, "recall": 0.5}, "10+": {"facts": 1, "recall": 1.0}}
+    assert result["buckets"] == {"1": {"pairs": 2, "recall": 0.5}, "10+": {"pairs": 1, "recall": 1.0}}
 
 
 def test_baselines_have_the_parameters_they_claim_and_learn() -> None:
@@ -44,6 +45,19 @@ def test_baselines_have_the_parameters_they_claim_and_learn() -> None:
                           module=KeyValueMemory(16, 64))
     unit = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
     assert (np.argmax(predict(trained, keys) @ unit.T, axis=1) == answers).mean() > 0.8
+    vectors = {f"e{i}": candidates[i] for i in range(10)}
+    answer, _ = train_baseline(keys, [f"e{a}" for a in answers], vectors, matched_ffn(16, 4000),
+                               BankConfig(learning_rate=1e-2), "dense", 100)
+    assert np.mean([a == f"e{b}" for a, b in zip(answer(keys), answers)]) > 0.8
+
+
+def test_plot_writes_a_png(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    result = {"dataset": "toy", "closed_book": {"flat": {"recall": {"buckets": {"1": {"recall": 0.5}}}}},
+              "abstention": {"curve": [{"threshold": 0.0, "precision": 0.9, "coverage_held_in": 1.0,
+                                        "answered_never_seen": 1.0}], "chosen_threshold": 0.5},
+              "forgetting": {"single_document_forget": {"seconds": [0.5, 0.7]}}}
+    assert plot(result, tmp_path / "bank.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -54,11 +68,12 @@ def test_bad_arguments_are_refused() -> None:
 @pytest.mark.slow
 def test_full_run_on_the_bundled_sample(tmp_path) -> None:
     out = tmp_path / "bank.json"
-    assert main(["--dataset", "musique-sample", "--epochs", "5", "--skip-multihop", "--json", str(out),
-                 "--quiet"]) == 0
+    assert main(["--dataset", "musique-sample", "--skip-multihop", "--json", str(out), "--single-forgets", "3",
+                 "--updates", "3", "--baseline-epochs", "2", "--workdir", str(tmp_path), "--quiet"]) == 0
     result = json.loads(out.read_text())
     hierarchical = result["closed_book"]["hierarchical bank"]["recall"]["all"]
-    assert hierarchical > result["closed_book"]["anchor only"]["recall"]["all"]
+    assert hierarchical > result["closed_book"]["dense FFN (same parameters)"]["recall"]["all"]
     forgetting = result["forgetting"]
-    assert forgetting["forgotten_facts"]["after"] <= forgetting["forgotten_facts"]["before"]
-    assert forgetting["collateral_other_leaves"]["after"] == forgetting["collateral_other_leaves"]["before"]
+    assert forgetting["forgotten_pairs"]["after"] <= forgetting["forgotten_pairs"]["before"]
+    assert forgetting["single_document_forget"]["bit_identical_to_scratch"]
+    assert result["updates"]["new_object_recalled"] >= 0.9

@@ -72,17 +72,26 @@ class MemoryBank:
             state.bank_config(view.storage)
         return state.retrain_stale(self._core, progress=True)
 
-    def recall(self, subject: str, relation: str, as_of: Any = None) -> Recall:
-        """The closed-book answer to (subject, relation[, year of ``as_of``]); see :class:`Recall`."""
-        with self._core.view() as view:
-            return recall(view, subject, relation, as_of)
+    def recall(self, subject: str, relation: str, as_of: Any = None, threshold: float | None = None) -> Recall:
+        """The closed-book answer to (subject, relation[, at ``as_of``]); see :class:`Recall`.
 
-    def recall_vectors(self, vectors: Any, top: int = 5, components: Any = None) -> list[Recall]:
-        """Closed-book answers for key vectors (``components`` restricts the blocks used)."""
+        Abstains (``answer`` None, ``reason`` says why) for a subject the store does not
+        hold, one the bank holds no facts about (never a subject, or forgotten), and when
+        the answering block's confidence is below ``threshold`` (default: the fitted
+        ``BankConfig.threshold``). Never answers the subject itself.
+        """
+        with self._core.view() as view:
+            return recall(view, subject, relation, as_of, threshold)
+
+    def recall_vectors(self, vectors: Any, top: int = 5, components: Any = None, route_vectors: Any = None,
+                       threshold: float | None = 0.0) -> list[Recall]:
+        """Closed-book answers for key vectors routed by ``route_vectors`` (subject embeddings;
+        the keys when not given); ``components`` restricts the blocks used."""
         from .recall import recall_vectors
 
         with self._core.view() as view:
-            return recall_vectors(view, vectors, top, components=components)
+            return recall_vectors(view, vectors, top, components=components, route_vectors=route_vectors,
+                                  threshold=threshold)
 
     def stale(self) -> list[str]:
         """Nodes whose block lags its facts (not used by recall until retrained)."""
@@ -114,10 +123,11 @@ class MemoryBank:
             raise InvalidQueryError(f"no bank node {node!r} (nodes look like '0', '0.3', '0.3.1')")
 
     def training_facts(self, node: str) -> list[tuple[str, str]]:
-        """The (key text, answer) pairs ``node``'s block is trained on, in training order."""
+        """The (key text, answer) pairs ``node``'s block is trained on, in training order
+        (answer ``""``: the fact lives above, and the block learns to defer it)."""
         with self._core.view() as view:
             config = state.bank_config(view.storage)
-            return [(f.text, f.obj) for f in state.members(view.storage, state.load_tree(view.storage), node, config)]
+            return [(e.member.text, e.answer) for e in state.node_examples(view.storage, node, config)]
 
     def load_block(self, node: str) -> Any:
         """The stored block of ``node`` (``"anchor"`` for the anchor)."""
@@ -131,16 +141,21 @@ class MemoryBank:
         """Train ``node``'s block afresh on its current facts, without storing it (for checks)."""
         from .blocks import block_from_bytes
 
+        from .members import training_set
+
         with self._core.view() as view:
             config = state.bank_config(view.storage)
-            facts = state.members(view.storage, state.load_tree(view.storage), node, config)
-            if not facts:
+            examples = state.node_examples(view.storage, node, config)
+            if not examples:
                 raise InvalidQueryError(f"bank node {node!r} has no training facts")
-            data = state.training_set(view, facts)
-        return block_from_bytes(state._train(node, data, config)[1])
+            data = training_set(view, examples)
+            tree = state.load_tree(view.storage)
+        return block_from_bytes(state._train(node, data, config, tree)[1])
 
     def stats(self) -> dict[str, Any]:
-        """Tree shape, parameter counts, facts per leaf, blocked and stale nodes, bytes stored."""
+        """Tree shape, parameter counts, facts per leaf and per level, blocked and stale nodes, bytes."""
+        from .members import all_members, assign
+
         with self._core.view() as view:
             storage = view.storage
             if storage.meta.get(state.CONFIG_KEY) is None:
@@ -150,27 +165,35 @@ class MemoryBank:
             blocks = storage.bank.blocks()
             usable = usable_nodes(view)
             dim = int(storage.meta.get("embedding_dim") or 0)
-            leaf_facts = storage.bank.leaf_counts()
+            homes = assign(tree, all_members(storage), config)
             weight_bytes = storage.bank.weights_bytes()
             blocked = sorted(n for n, _, _, _, b, _ in storage.bank.nodes() if b)
-        counts = sorted(leaf_facts.get(leaf, 0) for leaf in tree.leaves)
+        living: dict[str, int] = {}
+        for node in homes.values():
+            living[node] = living.get(node, 0) + 1
+        counts = sorted(living.get(leaf, 0) for leaf in tree.leaves)
 
         def parameters(hidden: int) -> int:
             return 2 * dim * hidden + hidden + dim
 
         trained = set(blocks)
+        leaves = trained & set(tree.leaves)
+        upper = trained - leaves - {ANCHOR}
         return {
             "fitted": True, "config": dataclasses.asdict(config),
             "nodes": len(tree), "levels": max((n.level for n in tree.nodes.values()), default=0),
             "leaves": len(tree.leaves), "blocks_trained": len(trained - {ANCHOR}),
-            "anchor_facts": blocks[ANCHOR][2] if ANCHOR in blocks else 0,
-            "facts_routed": sum(leaf_facts.values()),
+            "anchor_facts": living.get(ANCHOR, 0),
+            "facts_routed": len(homes),
+            "facts_living": {"anchor": living.get(ANCHOR, 0),
+                             "upper": sum(v for k, v in living.items() if k != ANCHOR and k not in tree.leaves),
+                             "leaves": sum(v for k, v in living.items() if k in tree.leaves)},
             "facts_per_leaf": {"min": counts[0] if counts else 0, "median": counts[len(counts) // 2] if counts else 0,
                                "max": counts[-1] if counts else 0},
             "parameters": {"anchor": parameters(config.anchor_hidden) if ANCHOR in trained else 0,
-                           "blocks": parameters(config.hidden) * len(trained - {ANCHOR})},
+                           "blocks": parameters(config.hidden) * len(leaves)
+                           + parameters(config.upper_hidden) * len(upper)},
             "blocked": blocked,
             "awaiting_retraining": sorted(trained - set(usable) - set(blocked)),
             "bytes_stored": weight_bytes,
         }
-

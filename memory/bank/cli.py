@@ -11,8 +11,8 @@ from ..config import BankConfig
 
 __all__ = ["add_bank_parser"]
 
-_FIT_OPTIONS = ("branching", "depth", "min_leaf", "hidden", "anchor_hidden", "anchor_min_support",
-                "epochs", "seed")
+_FIT_OPTIONS = ("branching", "depth", "min_leaf", "hidden", "upper_hidden", "anchor_hidden",
+                "shared_min_subjects", "epochs", "seed")
 
 
 def _fit(store: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def _fit(store: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _recall(store: Any, args: argparse.Namespace) -> dict[str, Any]:
-    return store.recall(args.subject, args.relation, as_of=args.as_of).to_dict()
+    return store.bank.recall(args.subject, args.relation, as_of=args.as_of, threshold=args.threshold).to_dict()
 
 
 def _switch(on: bool) -> Callable[[Any, argparse.Namespace], dict[str, Any]]:
@@ -64,7 +64,9 @@ def add_bank_parser(sub: Any, open_store: Callable[[Any], Any]) -> None:
     recall = action("recall", "answer (subject, relation) closed-book from the bank", _recall)
     recall.add_argument("--subject", required=True, help="entity name")
     recall.add_argument("--relation", required=True, help="relation label, as stored")
-    recall.add_argument("--as-of", metavar="DATE", default=None, help="ask about this year")
+    recall.add_argument("--as-of", metavar="DATE", default=None, help="ask about this date (the value holding then)")
+    recall.add_argument("--threshold", type=float, default=None,
+                        help="abstain below this confidence (default: the fitted bank.threshold)")
     action("stats", "tree shape, parameters, facts per leaf, blocked and stale nodes, bytes",
            lambda store, args: store.bank.stats())
     action("sync", "retrain the blocks awaiting retraining (after a crash cut a retraining off)",

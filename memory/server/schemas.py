@@ -264,10 +264,11 @@ class RecallRequest(_Request):
 class RecallResult(BaseModel):
     """The bank's answer."""
 
-    answer: str
+    answer: str | None = Field(description="The answer; null when the bank abstains (see reason).")
     confidence: float
     blocks: list[str]
-    alternatives: list[list[Any]] = Field(description="[entity, cosine] of the nearest entities.")
+    alternatives: list[list[Any]] = Field(description="[entity, probability] of the answering block's best answers.")
+    reason: str = Field("", description="Why the bank abstained (empty when it answered).")
 
 
 class StatsRequest(_Request):

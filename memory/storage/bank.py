@@ -6,10 +6,12 @@ from typing import Iterable, Sequence
 
 from .engine import Engine
 
-__all__ = ["BankQueries", "RoutedFact", "NodeRow"]
+__all__ = ["BankQueries", "RoutedFact", "NodeRow", "RouteRow"]
 
 #: (fact key, subject name, object name, key text, leaf, support)
 RoutedFact = tuple[int, str, str, str, str, int]
+#: (fact key, subject key, relation, object key, object name, key text, leaf, valid_from)
+RouteRow = tuple[int, int, str, int, str, str, str, "str | None"]
 #: (node, parent, level, centroid bytes, blocked, version)
 NodeRow = tuple[str, str, int, bytes, int, int]
 
@@ -58,6 +60,12 @@ class BankQueries:
         self.engine.executemany("UPDATE bank_nodes SET version = version + 1 WHERE node = ?",
                                 [(n,) for n in sorted(set(nodes))])
 
+    def state_token(self) -> str:
+        """Changes whenever a block is stored, removed, masked or switched (for per-state caches)."""
+        nodes = self.engine.query("SELECT node, version, blocked FROM bank_nodes ORDER BY node")
+        blocks = self.engine.query("SELECT node, weights, trained_version FROM bank_blocks ORDER BY node")
+        return repr((nodes, blocks))
+
     def set_blocked(self, node: str, blocked: bool) -> int:
         """Switch a node's block off or on; returns the rows changed (0: no such node)."""
         return self.engine.execute("UPDATE bank_nodes SET blocked = ? WHERE node = ?", (int(blocked), node))
@@ -92,6 +100,25 @@ class BankQueries:
         else:
             rows = self.engine.query(_ROUTED)
         return [(int(k), s, o, t, leaf, int(n)) for k, s, o, t, leaf, n in rows]
+
+    def route_rows(self) -> list[RouteRow]:
+        """Every routed fact with what the bank's membership rules need, by fact key."""
+        return [(int(k), int(sk), r, int(ok), o, t, leaf, vf) for k, sk, r, ok, o, t, leaf, vf in self.engine.query(
+            "SELECT f.key, f.subject, f.relation, f.object, o.name, r.key_text, r.leaf, f.valid_from "
+            "FROM bank_routes r JOIN facts f ON f.key = r.fact JOIN entities o ON o.key = f.object ORDER BY f.key")]
+
+    def routes_token(self) -> tuple[int, ...]:
+        """A cheap fingerprint of the routes (changes when a route is added, removed or moved)."""
+        row = self.engine.query_one(
+            "SELECT count(*), coalesce(sum(fact), 0), coalesce(sum(fact * length(leaf)), 0), "
+            "coalesce(sum(fact * length(key_text)), 0) FROM bank_routes")
+        return tuple(int(v) for v in row) if row else ()
+
+    def subject_routes(self, subject: int) -> list[tuple[str, str, str | None, str, bytes]]:
+        """(relation, key text, valid_from, leaf, key vector bytes) of the routed facts about ``subject``."""
+        return [(r, t, vf, leaf, bytes(v)) for r, t, vf, leaf, v in self.engine.query(
+            "SELECT f.relation, r.key_text, f.valid_from, r.leaf, r.key_vector FROM bank_routes r "
+            "JOIN facts f ON f.key = r.fact WHERE f.subject = ? ORDER BY r.key_text, f.key", (subject,))]
 
     def key_vectors(self, facts: Iterable[int]) -> dict[int, bytes]:
         """Fact -> its stored key vector bytes."""
