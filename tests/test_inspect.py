@@ -312,7 +312,8 @@ def test_first_page_and_entities_named_like_element_ids(make_store) -> None:
             legend = page.text_content("#legend")
             assert "PPR mass" in legend and "synonymy" in legend and "fact" in legend
             page.click("#results li[data-name='e0']")
-            _until(page, "() => window.viewerGraph && window.viewerGraph.nodes().length === 4")
+            _until(page, "() => document.getElementById('detail-title').textContent === 'e0'"
+                         " && window.viewerGraph && window.viewerGraph.nodes().length === 4")
             drawn = page.evaluate("""() => ({
                 edges: window.viewerGraph.edges().map(e => [e.source().data('name'), e.data('label'),
                                                             e.target().data('name')]).sort(),

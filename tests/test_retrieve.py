@@ -120,9 +120,11 @@ def test_empty_store_returns_no_hits(make_store):
 
 
 @pytest.mark.parametrize("query, kwargs, message", [
-    ("", {}, "non-empty"),
-    ("   ", {}, "non-empty"),
-    (None, {}, "non-empty"),
+    ("", {}, "query is empty"),
+    ("   ", {}, "query is empty"),
+    (None, {}, "query must be a string"),
+    ("\u200b\u200b", {}, "no visible character"),
+    ("\ud800 lone", {}, "not valid Unicode"),
     ("q", {"mode": "magic"}, "unknown mode"),
     ("q", {"top_k": 0}, "top_k"),
 ])
