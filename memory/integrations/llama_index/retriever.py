@@ -62,6 +62,6 @@ class MemoryRetriever(BaseRetriever):
     async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
         """:meth:`_retrieve` in a worker thread, behind the store's gate (:mod:`memory.aio`),
         so an async query engine's event loop is never blocked."""
-        from ..aio import AsyncMemoryStore
+        from ...aio import AsyncMemoryStore
 
         return await AsyncMemoryStore(self._memory).run(lambda store: self._retrieve(query_bundle))
