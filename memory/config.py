@@ -228,6 +228,17 @@ class RetrievalConfig:
         the ``hipporag`` ranking follows.
     ppr_tol, ppr_max_iter :
         Convergence of the power iteration (L1 change per step).
+    bridge_passages : int
+        The bridge hop (``hipporag``): the entities mentioned by the best this many
+        passages of the first walk lead to the passages they title; the best
+        ``bridge_candidates`` of those by dense similarity to the query are added as
+        seeds and the walk is run again (0 turns the hop off).
+    bridge_candidates : int
+        Bridge passages seeded by the bridge hop.
+    bridge_weight : float
+        Seed weight of a bridge passage, times its min-max normalised dense score:
+        by default the passage-node weight, so a bridge passage is seeded twice,
+        once as a passage and once as the bridge.
     bank_seeds : int
         With a fitted memory bank, its top predicted entities for the query are
         added as PPR seeds (``hipporag`` and ``hipporag1`` modes); 0 is off.
@@ -250,6 +261,9 @@ class RetrievalConfig:
     hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
+    bridge_passages: int = 1
+    bridge_candidates: int = 2
+    bridge_weight: float = 0.05
     bank_seeds: int = 0
     bank_seed_weight: float = 0.5
 
@@ -272,6 +286,8 @@ class RetrievalConfig:
             raise ConfigError("retrieval.query_phrases must be 'named' or 'all'")
         if self.fact_filter not in FACT_FILTERS:
             raise ConfigError(f"retrieval.fact_filter must be one of {', '.join(FACT_FILTERS)}")
+        if self.bridge_passages < 0 or self.bridge_candidates < 0 or self.bridge_weight < 0:
+            raise ConfigError("retrieval.bridge_passages, bridge_candidates and bridge_weight must be >= 0")
         if self.fact_candidates < self.fact_top_k:
             raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 

@@ -403,8 +403,9 @@ class _Retriever:
                config: RetrievalConfig) -> list[Hit]:
         started = time.perf_counter()
         seeds = self._link(query, query_vector, mode, config)
+        dense = self._dense_scores(query_vector) if mode == "hipporag" else {}
         if mode == "hipporag":
-            seeds = seeds + passage_seeds(self._dense_scores(query_vector), config.passage_node_weight)
+            seeds = seeds + passage_seeds(dense, config.passage_node_weight)
         self.trace.linking = time.perf_counter() - started
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
@@ -415,6 +416,14 @@ class _Retriever:
         matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, weights,
                                        tol=config.ppr_tol, max_iter=config.ppr_max_iter,
                                        adjust=self._slicer(weights.get("fact", 0.0)))
+        if mode == "hipporag" and config.bridge_passages > 0 and config.bridge_candidates > 0:
+            bridge = self._bridge_seeds(matrix, scores, dense, config)
+            if bridge:
+                seeds = seeds + bridge
+                self.trace.seeds = seeds
+                matrix, scores = rank_passages(self.derived.graph, seeds, config.damping, weights,
+                                               tol=config.ppr_tol, max_iter=config.ppr_max_iter,
+                                               adjust=self._slicer(weights.get("fact", 0.0)))
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         self.trace.walk = (matrix, scores)
@@ -427,6 +436,42 @@ class _Retriever:
         self.trace.ranking = time.perf_counter() - started
         return self._hits(ranked, mode, lambda key, score: explain_graph_hit(
             self.view, mode, key, score, seeds, matrix), graph=(mode, seeds, matrix))
+
+    def _bridge_seeds(self, matrix: GraphMatrix, scores: np.ndarray, dense: Mapping[int, float],
+                      config: RetrievalConfig) -> list[Seed]:
+        """The bridge hop: passages titled by entities the first walk's best passages mention.
+
+        The best ``bridge_passages`` passages of the first walk are the first hop; every
+        entity they mention that titles another passage leads to it; the
+        ``bridge_candidates`` of those most similar to the query become passage seeds.
+        """
+        rows = matrix.rows_of_kind("passage")
+        rows = rows[np.fromiter((matrix.nodes[r][1] in dense for r in rows), bool, len(rows))]
+        first = rows[np.lexsort((rows, -scores[rows]))][:config.bridge_passages]
+        graph = self.derived.graph
+        mentions = graph.matrix({"mention": 1.0, "topic": 1.0})
+        topics = graph.matrix({"topic": 1.0})
+        hop = {matrix.nodes[r] for r in first}
+        via: dict[int, tuple[int, int]] = {}
+        for node in hop:
+            row = mentions.index.get(node)
+            if row is None:
+                continue
+            for entity_row in mentions.matrix.indices[mentions.matrix.indptr[row]:mentions.matrix.indptr[row + 1]]:
+                entity_row = int(entity_row)
+                for passage_row in topics.matrix.indices[topics.matrix.indptr[entity_row]:
+                                                         topics.matrix.indptr[entity_row + 1]]:
+                    target = topics.nodes[int(passage_row)]
+                    if target[0] == "passage" and target not in hop and target[1] in dense:
+                        via.setdefault(target[1], (node[1], topics.nodes[entity_row][1]))
+        if not via:
+            return []
+        values = np.array(list(dense.values()), dtype=np.float64)
+        low, span = float(values.min()), float(values.max() - values.min()) or 1.0
+        best = sorted(via, key=lambda key: (-dense[key], key))[:config.bridge_candidates]
+        return [Seed(("passage", key), config.bridge_weight * (dense[key] - low) / span,
+                     f"bridge hop: entity #{via[key][1]} mentioned in passage #{via[key][0]} titles it; "
+                     f"dense similarity {dense[key]:.3f}") for key in best if dense[key] > low]
 
     def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
         """The scope's slice of the walked matrix, or None when nothing is hidden."""
