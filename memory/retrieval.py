@@ -185,6 +185,9 @@ def edge_weights(config: RetrievalConfig) -> dict[str, float]:
 def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int, top_k: int) -> list[Hit]:
     """Hybrid ranking: the best ``dense_lead`` dense hits, then the graph ranking.
 
+    Scores are on one scale, in rank order: the reciprocal of the fused rank (1, 1/2,
+    1/3...); each hit's explanation names the ranking it came from and its score there.
+
     >>> from memory.explain import Explanation
     >>> def hits(ids, mode):
     ...     return [Hit(i, 1.0, "", "", r, mode, lambda: Explanation(mode, "")) for r, i in
@@ -200,9 +203,9 @@ def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int,
         if hit.doc_id in seen:
             continue
         seen.add(hit.doc_id)
-        note = f"hybrid: {hit.mode} rank {hit.rank}; "
+        note = f"hybrid: {hit.mode} rank {hit.rank} (score {hit.score:.4g}); "
         fused.append(dataclasses.replace(
-            hit, rank=len(fused) + 1, mode="hybrid",
+            hit, rank=len(fused) + 1, mode="hybrid", score=1.0 / (len(fused) + 1),
             _explain=lambda hit=hit, note=note: dataclasses.replace(
                 hit.explain(), mode="hybrid", summary=note + hit.explain().summary)))
     return fused
@@ -468,10 +471,14 @@ class _Retriever:
             return []
         values = np.array(list(dense.values()), dtype=np.float64)
         low, span = float(values.min()), float(values.max() - values.min()) or 1.0
-        best = sorted(via, key=lambda key: (-dense[key], key))[:config.bridge_candidates]
+        best = [key for key in sorted(via, key=lambda key: (-dense[key], key))[:config.bridge_candidates]
+                if dense[key] > low]
+        storage = self.view.storage
+        ids = storage.documents.ids({via[key][0] for key in best})
+        names = storage.graph.entity_names({via[key][1] for key in best})
         return [Seed(("passage", key), config.bridge_weight * (dense[key] - low) / span,
-                     f"bridge hop: entity #{via[key][1]} mentioned in passage #{via[key][0]} titles it; "
-                     f"dense similarity {dense[key]:.3f}") for key in best if dense[key] > low]
+                     f"bridge hop: passage {ids.get(via[key][0])} mentions {names.get(via[key][1])!r}, which "
+                     f"titles this passage; dense similarity {dense[key]:.3f}") for key in best]
 
     def _slicer(self, fact_weight: float) -> Callable[[GraphMatrix], GraphMatrix] | None:
         """The scope's slice of the walked matrix, or None when nothing is hidden."""
