@@ -211,6 +211,10 @@ class RetrievalConfig:
         also linked to their nearest entities (HippoRAG 1's linking) and seeded
         with this weight relative to the fact seeds; 0 links facts only, as
         HippoRAG 2 does.
+    whole_query_link_threshold : float
+        In ``hipporag`` mode the whole query is also linked to its nearest entity
+        when their cosine similarity reaches this (by default the synonymy
+        threshold: the query names that node, e.g. a passage's title); above 1 is off.
     query_phrases : {"named", "all"}
         Which query phrases are linked to entities: named entities and phrases
         with a proper noun (``"named"``), or every noun phrase too (``"all"``).
@@ -221,6 +225,10 @@ class RetrievalConfig:
         ``fact_filter_threshold``, in place of HippoRAG 2's LLM recognition memory.
     fact_candidates : int
         Facts re-scored by the filter.
+    fact_weight : {"dense", "recognition"}
+        A linked fact's weight: its min-max normalised dense similarity (HippoRAG 2),
+        or that times the cross-encoder's probability (the sigmoid of its logit), so
+        a fact the filter barely accepts weighs less than one it is sure of.
     fact_filter_threshold : float
         Cross-encoder logit below which a fact is not linked.
     hybrid_dense_lead : int
@@ -228,6 +236,11 @@ class RetrievalConfig:
         the ``hipporag`` ranking follows.
     ppr_tol, ppr_max_iter :
         Convergence of the power iteration (L1 change per step).
+    dense_lead : int
+        In ``hipporag`` mode, this many of the passages most similar to the query (dense)
+        open the ranking; the walk orders the rest. The nearest passage is usually the
+        first hop, or the answer itself, and the walk's strength is the passages the
+        query does not name (0: the walk alone orders everything).
     bridge_passages : int
         The bridge hop (``hipporag``): the entities mentioned by the best this many
         passages of the first walk lead to the passages they title; the best
@@ -255,12 +268,15 @@ class RetrievalConfig:
     topic_edge_weight: float = 3.0
     entity_link_weight: float = 0.5
     query_phrases: str = "named"
+    whole_query_link_threshold: float = 0.8
     fact_filter: str = "cross-encoder"
     fact_candidates: int = 10
+    fact_weight: str = "recognition"
     fact_filter_threshold: float = 0.0
     hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
+    dense_lead: int = 1
     bridge_passages: int = 1
     bridge_candidates: int = 2
     bridge_weight: float = 0.05
@@ -286,8 +302,12 @@ class RetrievalConfig:
             raise ConfigError("retrieval.query_phrases must be 'named' or 'all'")
         if self.fact_filter not in FACT_FILTERS:
             raise ConfigError(f"retrieval.fact_filter must be one of {', '.join(FACT_FILTERS)}")
+        if self.dense_lead < 0:
+            raise ConfigError("retrieval.dense_lead must be >= 0")
         if self.bridge_passages < 0 or self.bridge_candidates < 0 or self.bridge_weight < 0:
             raise ConfigError("retrieval.bridge_passages, bridge_candidates and bridge_weight must be >= 0")
+        if self.fact_weight not in ("dense", "recognition"):
+            raise ConfigError("retrieval.fact_weight must be 'dense' or 'recognition'")
         if self.fact_candidates < self.fact_top_k:
             raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 

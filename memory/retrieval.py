@@ -10,6 +10,7 @@ mode, before anything is ranked.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import logging
@@ -170,6 +171,33 @@ def _min_max(scores: np.ndarray) -> np.ndarray:
     scores = scores.astype(np.float64)
     span = scores.max() - scores.min()
     return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+
+
+def passage_rows(matrix: GraphMatrix) -> np.ndarray:
+    """Rows of the passage nodes: a contiguous block at the end, nodes being sorted by (kind, key)."""
+    nodes = matrix.nodes
+    first = bisect.bisect_left(nodes, ("passage", -1 << 62))
+    if first < len(nodes) and nodes[first][0] == "passage" and nodes[-1][0] == "passage":
+        return np.arange(first, len(nodes), dtype=np.int64)
+    return matrix.rows_of_kind("passage")  # another node order: scan
+
+
+def _dense_led(walked: list[tuple[int, float]], lead: list[int], scores: np.ndarray,
+               matrix: GraphMatrix) -> list[tuple[int, float]]:
+    """The ``lead`` passages first, then the walk's order; scores stay PPR mass, in rank order.
+
+    A lead passage's score is raised to the best score after it, so scores never rise
+    down the list.
+    """
+    if not lead:
+        return walked
+    rest = [(key, score) for key, score in walked if key not in set(lead)]
+    best = rest[0][1] if rest else 0.0
+    head = [(key, max(float(scores[matrix.index[("passage", key)]]) if ("passage", key) in matrix.index else 0.0,
+                      best)) for key in lead]
+    for i in range(len(head) - 2, -1, -1):  # keep the lead's own order non-increasing
+        head[i] = (head[i][0], max(head[i][1], head[i + 1][1]))
+    return head + rest
 
 
 def edge_weights(config: RetrievalConfig) -> dict[str, float]:
@@ -382,15 +410,20 @@ class _Retriever:
     def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:
         # HippoRAG 1: each named entity (or noun phrase) of the query -> its nearest entity.
+        # In hipporag mode the query as a whole is linked too when an entity is as close to
+        # it as a synonym would be (a query that names a node, e.g. a passage's title).
         phrases = self.core.models.query_phrases(query, config.query_phrases == "named")
-        if not phrases:
-            if not whole_query_fallback:
-                return []
+        whole = not whole_query_fallback and config.whole_query_link_threshold <= 1.0
+        if not phrases and whole_query_fallback:
             phrases = [query]
-        phrase_vectors = self.core.models.embedder.encode(phrases, "entity")
-        scores, ids = self.derived.vectors["entity"].search(phrase_vectors, 1)
-        links = [(int(ids[i][0]), float(scores[i][0]), phrase)
-                 for i, phrase in enumerate(phrases) if ids.shape[1] and ids[i][0] >= 0]
+        texts = phrases + ([query] if whole and query not in phrases else [])
+        if not texts:
+            return []
+        vectors = self.core.models.embedder.encode(texts, "entity")
+        scores, ids = self.derived.vectors["entity"].search(vectors, 1)
+        links = [(int(ids[i][0]), float(scores[i][0]), text) for i, text in enumerate(texts)
+                 if ids.shape[1] and ids[i][0] >= 0
+                 and (i < len(phrases) or scores[i][0] >= config.whole_query_link_threshold)]
         return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
 
     def _recognise(self, query: str, linked: list[tuple[int, float]], facts: dict[int, tuple[int, str, int]],
@@ -400,7 +433,10 @@ class _Retriever:
         texts = [f"{names[facts[k][0]]} {facts[k][1]} {names[facts[k][2]]}" for k, _ in linked]
         logits = self.core.models.cross_encoder.score(query, texts) if texts else np.zeros(0)
         order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
-        return [linked[i] for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
+        kept = [i for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
+        if config.fact_weight == "recognition":  # the filter's confidence scales the fact's weight
+            return [(linked[i][0], linked[i][1] / (1.0 + float(np.exp(-logits[i])))) for i in kept]
+        return [linked[i] for i in kept]
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
                config: RetrievalConfig) -> list[Hit]:
@@ -430,15 +466,24 @@ class _Retriever:
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         self.trace.walk = (matrix, scores)
-        rows = matrix.rows_of_kind("passage")
+        rows = passage_rows(matrix)
         excluded = self.scope.excluded_documents
         if excluded:
             rows = rows[np.fromiter((matrix.nodes[r][1] not in excluded for r in rows), bool, len(rows))]
-        order = rows[np.lexsort((rows, -scores[rows]))][:top_k]
-        ranked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
+        lead = sorted(dense, key=lambda key: (-dense[key], key))[:config.dense_lead] if mode == "hipporag" else []
+        order = rows[np.lexsort((rows, -scores[rows]))][:top_k + len(lead)]
+        walked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
+        ranked = _dense_led(walked, lead, scores, matrix)[:top_k]
         self.trace.ranking = time.perf_counter() - started
-        return self._hits(ranked, mode, lambda key, score: explain_graph_hit(
-            self.view, mode, key, score, seeds, matrix), graph=(mode, seeds, matrix))
+        notes = {key: f"opens the ranking as the passage most similar to the query (dense rank {n}, "
+                      f"cosine {dense[key]:.3f}); " for n, key in enumerate(lead, start=1)}
+
+        def explain(key: int, score: float) -> Explanation:
+            explanation = explain_graph_hit(self.view, mode, key, score, seeds, matrix)
+            note = notes.get(key)
+            return dataclasses.replace(explanation, summary=note + explanation.summary) if note else explanation
+
+        return self._hits(ranked, mode, explain, graph=(mode, seeds, matrix, notes))
 
     def _bridge_seeds(self, matrix: GraphMatrix, scores: np.ndarray, dense: Mapping[int, float],
                       config: RetrievalConfig) -> list[Seed]:
@@ -448,7 +493,7 @@ class _Retriever:
         entity they mention that titles another passage leads to it; the
         ``bridge_candidates`` of those most similar to the query become passage seeds.
         """
-        rows = matrix.rows_of_kind("passage")
+        rows = passage_rows(matrix)
         rows = rows[np.fromiter((matrix.nodes[r][1] in dense for r in rows), bool, len(rows))]
         first = rows[np.lexsort((rows, -scores[rows]))][:config.bridge_passages]
         graph = self.derived.graph
@@ -491,7 +536,7 @@ class _Retriever:
         return lambda matrix: slice_matrix(matrix, removed, excluded)
 
     def _hits(self, ranked: list[tuple[int, float]], mode: str, explain: Callable[[int, float], Explanation],
-              graph: tuple[str, list[Seed], GraphMatrix] | None = None) -> list[Hit]:
+              graph: tuple[str, list[Seed], GraphMatrix, dict[int, str]] | None = None) -> list[Hit]:
         docs = self.view.storage.documents.by_key(k for k, _ in ranked)
         view, core, generation = self.view, self.core, self.view.generation
         hits = []
@@ -507,17 +552,20 @@ class _Retriever:
 
 
 def _explain_later(core: "StoreCore", generation: int, doc_id: str, key: int, score: float,
-                   explain: Callable[[int, float], Explanation], graph: tuple[str, list[Seed], GraphMatrix] | None,
+                   explain: Callable[[int, float], Explanation],
+                   graph: tuple[str, list[Seed], GraphMatrix, dict[int, str]] | None,
                    original: "ReadView") -> Explanation:
     """An explanation computed when asked: in the hit's own view while it is open, else in a
     new one, refused if anything was removed since the hit was retrieved."""
     if graph is None:
         return explain(key, score)
-    mode, seeds, matrix = graph
+    mode, seeds, matrix, notes = graph
     if core.storage.engine.in_transaction and original.storage.meta.generation == generation:
         return explain(key, score)
     with core.view() as view:
         if view.generation != generation and view.storage.meta.removed_since(generation):
             raise StaleResultError(f"the store changed since {doc_id!r} was retrieved (something was forgotten); "
                                    "retrieve again, or retrieve with explain=True")
-        return explain_graph_hit(view, mode, key, score, seeds, matrix)
+        explanation = explain_graph_hit(view, mode, key, score, seeds, matrix)
+        note = notes.get(key)
+        return dataclasses.replace(explanation, summary=note + explanation.summary) if note else explanation

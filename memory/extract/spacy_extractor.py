@@ -113,7 +113,9 @@ class SpacyExtractor:
         With ``named_only``, only phrases that are named entities or contain a
         proper noun ("Hello Love", not "the state").
         """
-        spacy_doc = self._nlp(text)
+        # phrases need tags, the parse and entities, never lemmas
+        disabled = [name for name in ("lemmatizer",) if name in self._nlp.pipe_names]
+        spacy_doc = self._nlp(text, disable=disabled)
         phrases = _PhraseMap(spacy_doc)
         if not named_only:
             return sorted(set(phrases.all_phrases()))
