@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="only the files marked small: true")
     parser.add_argument("--update", action="store_true", help="write the new numbers into the files")
     parser.add_argument("--list", action="store_true", help="list the regressions and exit")
+    parser.add_argument("--from", dest="from_json", type=Path, default=None, metavar="JSON",
+                        help="with one NAME: compare (or --update) against this output of the regression's "
+                             "own command, run before, instead of running it")
     parser.add_argument("--dir", type=Path, default=REGRESSIONS_DIR, help="regression files (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
@@ -218,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown regression(s) {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     chosen = [r for r in regressions if (not args.names or r.name in args.names) and (r.small or not args.small)]
+    if args.from_json is not None and len(chosen) != 1:
+        print("error: --from needs exactly one regression name", file=sys.stderr)
+        return 2
     if args.list:
         for r in chosen:
             print(f"{r.name}{' (small)' if r.small else ''}: {shlex.join(r.command)}  {r.description}")
@@ -229,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{regression.name}: skipped (dataset not available here)")
                 continue
             try:
-                output = run(regression, Path(tmp))
+                output = (json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json
+                          else run(regression, Path(tmp)))
             except RuntimeError as exc:
                 failures.append(str(exc))
                 print(f"{regression.name}: FAILED to run")

@@ -270,7 +270,7 @@ class RetrievalConfig:
     query_phrases: str = "named"
     whole_query_link_threshold: float = 0.8
     fact_filter: str = "cross-encoder"
-    fact_candidates: int = 10
+    fact_candidates: int = 5
     fact_weight: str = "recognition"
     fact_filter_threshold: float = 0.0
     hybrid_dense_lead: int = 1

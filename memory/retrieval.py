@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import heapq
 import json
 import logging
 import threading
@@ -470,7 +471,8 @@ class _Retriever:
         excluded = self.scope.excluded_documents
         if excluded:
             rows = rows[np.fromiter((matrix.nodes[r][1] not in excluded for r in rows), bool, len(rows))]
-        lead = sorted(dense, key=lambda key: (-dense[key], key))[:config.dense_lead] if mode == "hipporag" else []
+        lead = heapq.nsmallest(config.dense_lead, dense, key=lambda key: (-dense[key], key)) \
+            if mode == "hipporag" and config.dense_lead > 0 else []
         order = rows[np.lexsort((rows, -scores[rows]))][:top_k + len(lead)]
         walked = [(matrix.nodes[r][1], float(scores[r])) for r in order if scores[r] > 0]
         ranked = _dense_led(walked, lead, scores, matrix)[:top_k]
@@ -516,7 +518,7 @@ class _Retriever:
             return []
         values = np.array(list(dense.values()), dtype=np.float64)
         low, span = float(values.min()), float(values.max() - values.min()) or 1.0
-        best = [key for key in sorted(via, key=lambda key: (-dense[key], key))[:config.bridge_candidates]
+        best = [key for key in heapq.nsmallest(config.bridge_candidates, via, key=lambda key: (-dense[key], key))
                 if dense[key] > low]
         storage = self.view.storage
         ids = storage.documents.ids({via[key][0] for key in best})
