@@ -47,8 +47,9 @@ from memory.retrieval import MODES
 from .cli import add_output_arguments, configure_logging, parse_list, retriever_list, write_json
 from .datasets import DATASETS, QADataset, load_dataset, load_named
 from .metrics import answer_in_passages, exact_match, recall_at_k, token_f1
+from .multihop_forget import FORGET_KINDS, forget_table, run_forgetting
 
-__all__ = ["ABLATIONS", "evaluate", "main", "markdown_table"]
+__all__ = ["ABLATIONS", "evaluate", "halves", "main", "markdown_table"]
 
 logger = logging.getLogger("eval.multihop")
 
@@ -131,7 +132,29 @@ def evaluate(store: MemoryStore, dataset: QADataset, runs: Sequence[Run], ks: Se
             for name, value in totals.items()}
         summary[run.name]["seconds_per_question"] = round((time.perf_counter() - began) / count, 4)
         logger.info("%s: %s", run.name, summary[run.name])
-    return {"summary": summary, "questions": per_question}
+    return {"summary": summary, "halves": halves(per_question, [run.name for run in runs]),
+            "questions": per_question}
+
+
+def halves(per_question: list[dict[str, Any]], runs: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean metrics over the first half of the questions (``dev``) and the rest (``held-out``).
+
+    The first half is what development looks at; the second half is reported beside it.
+
+    >>> rows = [{"runs": {"dense": {"R@2": v}}} for v in (1.0, 0.0, 0.5, 0.5)]
+    >>> halves(rows, ["dense"])
+    {'dev': {'dense': {'R@2': 0.5}}, 'held-out': {'dense': {'R@2': 0.5}}}
+    """
+    middle = (len(per_question) + 1) // 2
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, part in (("dev", per_question[:middle]), ("held-out", per_question[middle:])):
+        out[name] = {}
+        for run in runs:
+            rows = [q["runs"][run] for q in part if run in q["runs"]]
+            metrics = sorted({m for row in rows for m in row if isinstance(row[m], (int, float))})
+            out[name][run] = {m: round(sum(row.get(m, 0.0) for row in rows) / max(1, len(rows)), 4)
+                              for m in metrics}
+    return out
 
 
 def markdown_table(summary: dict[str, dict[str, float | None]], ks: Sequence[int]) -> str:
@@ -184,6 +207,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", type=Path, default=None,
                         help="keep the store in DIR and reuse it on later runs (default: temporary)")
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
+    parser.add_argument("--forget", type=lambda t: parse_list(t, str, "forget kind"), default=[],
+                        metavar="hop,fact,entity",
+                        help="also measure forgetting: forget each question's bridge passage (hop), the facts "
+                             "linking its hops (fact) or its bridge entity (entity), against a never-store")
+    parser.add_argument("--forget-limit", type=int, default=20, metavar="N",
+                        help="questions whose bridge is forgotten (default 20)")
+    parser.add_argument("--forget-mode", choices=list(MODES), default="hipporag",
+                        help="retriever used by --forget (default hipporag)")
     parser.add_argument("--reader", choices=["none", "llm"], default="none",
                         help="llm: answer from the top passages with a chat model and report EM/F1")
     parser.add_argument("--llm-base-url", default="",
@@ -203,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--limit must be a positive integer")
     if any(k < 1 for k in args.top_k):
         parser.error("--top-k values must be positive")
+    if any(kind not in FORGET_KINDS for kind in args.forget):
+        parser.error(f"--forget takes {', '.join(FORGET_KINDS)}")
     try:
         if args.dataset:
             dataset, dataset_openie = load_named(args.dataset, args.limit)
@@ -233,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
             indexing_seconds = time.perf_counter() - began
             result = evaluate(store, dataset, runs, args.top_k, base, reader)
             stats = store.stats()
+        if args.forget:
+            questions_path = args.questions or DATASETS[args.dataset].path(DATASETS[args.dataset].questions)
+            result["forget"] = run_forgetting(workdir, dataset, questions_path, args.forget, args.forget_mode, base,
+                                              args.top_k, args.forget_limit, workdir.parent / f"{workdir.name}-forget",
+                                              config, extractor)
     except MemoryStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -250,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{dataset.name}: {len(dataset.questions)} questions, {len(dataset.corpus)} passages, "
           f"extractor {header['extractor']}, encoder {args.embedder}")
     print(markdown_table(result["summary"], args.top_k))
+    for name, part in result["halves"].items():
+        print(f"\n{name} half:\n" + markdown_table(part, args.top_k))
+    if "forget" in result:
+        print("\nforgetting (" + args.forget_mode + "):\n" + forget_table(result["forget"], args.top_k))
     return 0
 
 

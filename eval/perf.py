@@ -6,7 +6,9 @@ Measures, on one corpus (default: the 1,890-passage MuSiQue sample in
 1. Indexing throughput (passages/s) with the offline extractor and encoder,
    ingesting the corpus in ``--batches`` equal batches into a fresh store, and
    the cost of the last batch relative to the first (incremental indexing).
-2. Query latency p50/p95, split into embedding / linking / PPR / ranking, and
+2. Query latency p50/p95, split into embedding / linking / PPR / ranking, with the
+   process CPU time per query and dense retrieval's latency measured in the same
+   run (their ratio holds on a loaded machine, where wall times do not), and
    the PPR time compared with python-igraph's PRPACK on the same graph and reset
    vector in the same run (plus the largest score difference between the two).
 3. Recall@2/@5 of each retrieval mode on the questions, as a quality check.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import random
 import shutil
@@ -86,14 +89,17 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
     """Latency per stage for hipporag, PRPACK comparison, and recall per mode."""
     graph, igraph_build = _igraph_prpack(store)
     config = store.config.retrieval
-    stages: dict[str, list[float]] = {k: [] for k in ("embedding", "linking", "ppr", "ranking", "total")}
+    stages: dict[str, list[float]] = {k: [] for k in ("embedding", "linking", "ppr", "ranking", "total", "cpu")}
+    dense_wall: list[float] = []
     prpack, differences = [], []
     recall: dict[str, dict[str, list[float]]] = {m: {"2": [], "5": []} for m in modes}
     for item in questions:
         for mode in modes:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             hits = store.retrieve(item.question, top_k=5, mode=mode)
-            total = time.perf_counter() - began
+            total, cpu = time.perf_counter() - began, time.process_time() - cpu
+            if mode == "dense":
+                dense_wall.append(total)
             ids = [h.doc_id for h in hits]
             for k in ("2", "5"):
                 recall[mode][k].append(recall_at_k(ids, item.gold_ids, int(k)))
@@ -103,6 +109,7 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
             for stage in ("embedding", "linking", "ppr", "ranking"):
                 stages[stage].append(getattr(trace, stage))
             stages["total"].append(total)
+            stages["cpu"].append(cpu)
             # Same seeds, same graph: PRPACK in igraph vs our power iteration.
             retriever_seeds = trace.seeds
             if not retriever_seeds:
@@ -122,8 +129,14 @@ def measure_queries(store: MemoryStore, questions: list, modes: list[str]) -> di
                        "p95_ms": round(percentile(v, 95) * 1e3, 2)} for stage, v in stages.items()}
     latency["igraph_prpack"] = {"p50_ms": round(percentile(prpack, 50) * 1e3, 2),
                                 "p95_ms": round(percentile(prpack, 95) * 1e3, 2)}
+    if dense_wall:
+        latency["dense_total"] = {"p50_ms": round(percentile(dense_wall, 50) * 1e3, 2),
+                                  "p95_ms": round(percentile(dense_wall, 95) * 1e3, 2)}
     return {
         "queries": len(questions),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "hipporag_over_dense_p50": (round(percentile(stages["total"], 50) / percentile(dense_wall, 50), 2)
+                                    if dense_wall and stages["total"] else None),
         "latency": latency,
         "ppr_over_prpack_p50": round(percentile(stages["ppr"], 50) / percentile(prpack, 50), 3),
         "igraph_graph_build_seconds": round(igraph_build, 3),
@@ -174,6 +187,9 @@ def markdown(result: dict[str, Any]) -> str:
         "", "| query stage | p50 ms | p95 ms |", "|---|---|---|",
     ]
     lines += [f"| {stage} | {v['p50_ms']} | {v['p95_ms']} |" for stage, v in q["latency"].items()]
+    lines += ["", f"(cpu: process CPU time of a hipporag query, all threads; hipporag / dense wall p50: "
+                  f"{q.get('hipporag_over_dense_p50')}x; load average during the run {q.get('load_average')} "
+                  f"on {result['machine']['cpus']} CPUs)"]
     lines += ["", f"PPR / igraph PRPACK (p50): {q['ppr_over_prpack_p50']}x; "
               f"max |difference| {q['max_abs_difference_vs_prpack']:.2e}; "
               f"graph {q['graph_nodes']} nodes, {q['graph_edges']} edges", "",

@@ -47,6 +47,7 @@ from .cli import add_output_arguments, configure_logging, write_json
 from .datasets import shared_data_dir
 from .metrics import answer_in_passages, mean_rate, normalize_answer, recall_at_k
 from .temporal_data import QAPair, TimelineItem, load_situatedqa, load_timeqa, values_during
+from .temporal_forget import forgetting_table, parse_period, run_period_forgetting
 
 LAST_YEAR = 2021  # SituatedQA's answers were collected in 2021
 
@@ -170,18 +171,24 @@ def run_situatedqa(args: argparse.Namespace, workdir: Path, config: StoreConfig)
     by_id = {item.id: item for item in items}
     result: dict[str, Any] = {"items": len(items), "offset": args.offset, "pairs": len(pairs),
                               "retriever": args.retriever}
+    docs = [doc for item in items for doc in statement_docs(item)]
     with MemoryStore(workdir / "full", config) as store:
         began = time.perf_counter()
-        store.ingest([doc for item in items for doc in statement_docs(item)])
+        store.ingest(docs)
         result["ingest_seconds"] = round(time.perf_counter() - began, 1)
         asker = Asker(store, args.retriever)
         for name, timed in (("as_of", True), ("no_time", False)):
             result[name] = {"time_points": time_points(asker, by_id, pairs, timed),
                             "chronological": chrono_categories(asker, items, args.years, timed)}
         result["queries"] = asker.queries
-    with MemoryStore(workdir / "continual", config) as store:
-        result["continual"] = continual(store, items, args.retriever, args.continual_from,
-                                        args.sample, args.seed)
+    if args.forget_period:
+        result["forgetting"] = run_period_forgetting(workdir / "full", workdir, items, pairs, docs,
+                                                     parse_period(args.forget_period), args.retriever, config,
+                                                     LAST_YEAR)
+    if args.continual_from:
+        with MemoryStore(workdir / "continual", config) as store:
+            result["continual"] = continual(store, items, args.retriever, args.continual_from,
+                                            args.sample, args.seed)
     return result
 
 
@@ -226,11 +233,14 @@ def markdown(dataset: str, result: dict[str, Any]) -> str:
         cells = [points[g]["top1"] for g in ("answerable", "before_timeline", "unstated_answer")]
         cells += [chrono["accuracy"], *chrono["categories"].values()]
         lines.append(f"| {name} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |")
-    steps = result["continual"]
-    lines += ["", "| year | new values | acquisition | history retention | invariant retention |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {s['year']} | {s['new_values']} | {s['acquisition']} | {s['history_retention']} "
-              f"| {s['invariant_retention']} |" for s in steps]
+    steps = result.get("continual") or []
+    if steps:
+        lines += ["", "| year | new values | acquisition | history retention | invariant retention |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {s['year']} | {s['new_values']} | {s['acquisition']} | {s['history_retention']} "
+                  f"| {s['invariant_retention']} |" for s in steps]
+    if "forgetting" in result:
+        lines += ["", forgetting_table(result["forgetting"], steps[-1] if steps else None)]
     return "\n".join(lines)
 
 
@@ -252,7 +262,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--years", type=int, default=2010,
                         help="first year of the ChroKnowledge timeline (default 2010)")
     parser.add_argument("--continual-from", type=int, default=2015,
-                        help="first year fed on its own in the continual run (default 2015)")
+                        help="first year fed on its own in the continual run (default 2015; 0 skips it)")
+    parser.add_argument("--forget-period", default="2016:2017", metavar="A:B",
+                        help="SituatedQA: forget the statements whose value starts in years A..B and compare "
+                             "with a never-store (default 2016:2017; '' skips)")
     parser.add_argument("--sample", type=int, default=50,
                         help="past item-years and stable items asked per continual step")
     parser.add_argument("--seed", type=int, default=0, help="seed of the continual run's samples")

@@ -211,6 +211,10 @@ class RetrievalConfig:
         also linked to their nearest entities (HippoRAG 1's linking) and seeded
         with this weight relative to the fact seeds; 0 links facts only, as
         HippoRAG 2 does.
+    whole_query_link_threshold : float
+        In ``hipporag`` mode the whole query is also linked to its nearest entity
+        when their cosine similarity reaches this (by default the synonymy
+        threshold: the query names that node, e.g. a passage's title); above 1 is off.
     query_phrases : {"named", "all"}
         Which query phrases are linked to entities: named entities and phrases
         with a proper noun (``"named"``), or every noun phrase too (``"all"``).
@@ -221,6 +225,10 @@ class RetrievalConfig:
         ``fact_filter_threshold``, in place of HippoRAG 2's LLM recognition memory.
     fact_candidates : int
         Facts re-scored by the filter.
+    fact_weight : {"dense", "recognition"}
+        A linked fact's weight: its min-max normalised dense similarity (HippoRAG 2),
+        or that times the cross-encoder's probability (the sigmoid of its logit), so
+        a fact the filter barely accepts weighs less than one it is sure of.
     fact_filter_threshold : float
         Cross-encoder logit below which a fact is not linked.
     hybrid_dense_lead : int
@@ -234,6 +242,22 @@ class RetrievalConfig:
         ``push_min_nodes`` nodes (below that, power iteration is cheaper).
     push_min_nodes : int
         See ``ppr_method``.
+    dense_lead : int
+        In ``hipporag`` mode, this many of the passages most similar to the query (dense)
+        open the ranking; the walk orders the rest. The nearest passage is usually the
+        first hop, or the answer itself, and the walk's strength is the passages the
+        query does not name (0: the walk alone orders everything).
+    bridge_passages : int
+        The bridge hop (``hipporag``): the entities mentioned by the best this many
+        passages of the first walk lead to the passages they title; the best
+        ``bridge_candidates`` of those by dense similarity to the query are added as
+        seeds and the walk is run again (0 turns the hop off).
+    bridge_candidates : int
+        Bridge passages seeded by the bridge hop.
+    bridge_weight : float
+        Seed weight of a bridge passage, times its min-max normalised dense score:
+        by default the passage-node weight, so a bridge passage is seeded twice,
+        once as a passage and once as the bridge.
     bank_seeds : int
         With a fitted memory bank, its top predicted entities for the query are
         added as PPR seeds (``hipporag`` and ``hipporag1`` modes); 0 is off.
@@ -250,14 +274,20 @@ class RetrievalConfig:
     topic_edge_weight: float = 3.0
     entity_link_weight: float = 0.5
     query_phrases: str = "named"
+    whole_query_link_threshold: float = 0.8
     fact_filter: str = "cross-encoder"
-    fact_candidates: int = 10
+    fact_candidates: int = 5
+    fact_weight: str = "recognition"
     fact_filter_threshold: float = 0.0
     hybrid_dense_lead: int = 1
     ppr_tol: float = 1e-10
     ppr_max_iter: int = 200
     ppr_method: str = "auto"
     push_min_nodes: int = 100_000
+    dense_lead: int = 1
+    bridge_passages: int = 1
+    bridge_candidates: int = 2
+    bridge_weight: float = 0.05
     bank_seeds: int = 0
     bank_seed_weight: float = 0.5
 
@@ -282,6 +312,12 @@ class RetrievalConfig:
             raise ConfigError(f"retrieval.fact_filter must be one of {', '.join(FACT_FILTERS)}")
         if self.ppr_method not in ("auto", "push", "power"):
             raise ConfigError("retrieval.ppr_method must be 'auto', 'push' or 'power'")
+        if self.dense_lead < 0:
+            raise ConfigError("retrieval.dense_lead must be >= 0")
+        if self.bridge_passages < 0 or self.bridge_candidates < 0 or self.bridge_weight < 0:
+            raise ConfigError("retrieval.bridge_passages, bridge_candidates and bridge_weight must be >= 0")
+        if self.fact_weight not in ("dense", "recognition"):
+            raise ConfigError("retrieval.fact_weight must be 'dense' or 'recognition'")
         if self.fact_candidates < self.fact_top_k:
             raise ConfigError("retrieval.fact_candidates must be >= retrieval.fact_top_k")
 

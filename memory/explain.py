@@ -41,7 +41,7 @@ class PathInfo:
 
     def __str__(self) -> str:
         if len(self.nodes) == 1:
-            return f"{self.nodes[0]} (seeded directly)   (strength {self.strength:.2e})"
+            return f"{self.nodes[0]} (seeded directly: {self.strength:.2%} of the restart mass)"
         parts = [self.nodes[0]]
         for edge, node in zip(self.edges, self.nodes[1:]):
             parts.append(f" --[{edge}]--> {node}")
@@ -143,22 +143,33 @@ class Hit:
 
 def explain_graph_hit(view: "ReadView", mode: str, key: int, score: float, seeds: list[Seed],
                       matrix: GraphMatrix) -> Explanation:
-    """The explanation of a graph-mode hit: its seeds and the strongest paths to it."""
+    """The explanation of a graph-mode hit: its seeds and the chains that carried mass to it.
+
+    Paths start at the entity seeds (the query's linked facts and phrases): the walk's
+    multi-hop chains, seed -> fact edge -> entity -> passage. A passage's own seed
+    (its dense similarity, or the bridge hop) is shown as its own line, never as a
+    trivial path from the passage to itself.
+    """
     storage, graph = view.storage, view.derived.graph
     ordered = sorted(seeds, key=lambda s: (s.node[0] != "entity", -s.weight))
-    entity_keys = {s.node[1] for s in seeds if s.node[0] == "entity"}
-    paths = strongest_paths(matrix, seeds, ("passage", key))
+    entity_seeds = [s for s in seeds if s.node[0] == "entity"]
+    target: Node = ("passage", key)
+    paths = strongest_paths(matrix, entity_seeds, target) if entity_seeds else []
+    total = sum(s.weight for s in seeds) or 1.0
+    entity_keys = {s.node[1] for s in entity_seeds}
     for nodes, _ in paths:
         entity_keys.update(n[1] for n in nodes if n[0] == "entity")
     names = storage.graph.entity_names(entity_keys)
     docs = storage.documents.by_key({n[1] for nodes, _ in paths for n in nodes if n[0] == "passage"}
-                                    | {s.node[1] for s in ordered[:_SEEDS_SHOWN] if s.node[0] == "passage"})
+                                    | {s.node[1] for s in ordered[:_SEEDS_SHOWN] if s.node[0] == "passage"} | {key})
 
     def name(node: Node) -> str:
         if node[0] == "entity":
             return names.get(node[1], f"entity {node[1]}")
         doc = docs.get(node[1])
-        return repr(doc[1] or doc[0]) if doc else f"#{node[1]}"
+        if not doc:
+            return f"#{node[1]}"
+        return f"{doc[0]} ({doc[1]!r})" if doc[1] and doc[1] != doc[0] else doc[0]
 
     def label(node: Node) -> str:
         return name(node) if node[0] == "entity" else f"passage {name(node)}"
@@ -184,5 +195,9 @@ def explain_graph_hit(view: "ReadView", mode: str, key: int, score: float, seeds
     seed_infos = [SeedInfo(s.node[0], name(s.node), s.weight, s.reason) for s in ordered[:_SEEDS_SHOWN]]
     path_infos = [PathInfo([label(n) for n in nodes], [edge(a, b) for a, b in zip(nodes, nodes[1:])], strength)
                   for nodes, strength in paths]
-    return Explanation(mode, f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes",
-                       seed_infos, path_infos)
+    path_infos += [PathInfo([f"{label(target)}: {s.reason}"], [], s.weight / total)
+                   for s in seeds if s.node == target]
+    share = sum(s.weight for s in entity_seeds) / total
+    summary = (f"personalized PageRank mass {score:.4g} from {len(seeds)} seed nodes "
+               f"({len(entity_seeds)} entities, {share:.0%} of the restart mass)")
+    return Explanation(mode, summary, seed_infos, path_infos)

@@ -11,6 +11,7 @@ mode, before anything is ranked.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import logging
 import threading
@@ -174,6 +175,67 @@ def _min_max(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
 
 
+def _dense_led(walked: list[tuple[int, float]], lead: list[int], ranking: Ranking) -> list[tuple[int, float]]:
+    """The ``lead`` passages first, then the walk's order; scores stay PPR mass, in rank order.
+
+    A lead passage's score is raised to the best score after it, so scores never rise
+    down the list.
+    """
+    if not lead:
+        return walked
+    chosen = set(lead)
+    rest = [(key, score) for key, score in walked if key not in chosen]
+    best = rest[0][1] if rest else 0.0
+    index = ranking.matrix.index
+    rows = np.array([index.get(("passage", key), -1) for key in lead], dtype=np.int64)
+    walk_scores = np.zeros(len(lead))
+    if (rows >= 0).any():
+        walk_scores[rows >= 0] = ranking.scores_of(rows[rows >= 0])
+    head = [(key, max(float(score), best)) for key, score in zip(lead, walk_scores)]
+    for i in range(len(head) - 2, -1, -1):  # keep the lead's own order non-increasing
+        head[i] = (head[i][0], max(head[i][1], head[i + 1][1]))
+    return head + rest
+
+
+@dataclass(frozen=True)
+class _DenseScores:
+    """Every in-scope passage's dense similarity to the query, as parallel arrays."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def low(self) -> float:
+        """The lowest score (min-max normalisation's zero)."""
+        return float(self.scores.min()) if len(self.scores) else 0.0
+
+    def normalised(self, score: float) -> float:
+        """``score`` min-max normalised over every passage in scope."""
+        span = float(self.scores.max()) - self.low if len(self.scores) else 0.0
+        return (score - self.low) / span if span > 0 else 1.0
+
+    def best(self, n: int) -> list[int]:
+        """The ``n`` most similar passages, best first (ties by key)."""
+        if n <= 0 or not len(self.ids):
+            return []
+        top = np.argpartition(-self.scores, n - 1)[:n] if n < len(self.ids) else np.arange(len(self.ids))
+        order = top[np.lexsort((self.ids[top], -self.scores[top]))]
+        return [int(k) for k in self.ids[order]]
+
+    def score(self, key: int) -> float:
+        """One passage's score (0 when it is out of scope)."""
+        return float(self.scores_of([key])[0])
+
+    def scores_of(self, keys: list[int]) -> list[float]:
+        """Scores of some passages (0 for one out of scope)."""
+        order = np.argsort(self.ids, kind="stable")
+        sorted_ids = self.ids[order]
+        wanted = np.asarray(keys, dtype=np.int64)
+        at = np.clip(np.searchsorted(sorted_ids, wanted), 0, max(len(sorted_ids) - 1, 0))
+        found = (sorted_ids[at] == wanted) if len(sorted_ids) else np.zeros(len(wanted), bool)
+        return np.where(found, self.scores[order][at] if len(sorted_ids) else 0.0, 0.0).tolist()
+
+
 def edge_weights(config: RetrievalConfig) -> dict[str, float]:
     """Multiplier per edge kind for the walk, from the retrieval configuration.
 
@@ -186,6 +248,9 @@ def edge_weights(config: RetrievalConfig) -> dict[str, float]:
 
 def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int, top_k: int) -> list[Hit]:
     """Hybrid ranking: the best ``dense_lead`` dense hits, then the graph ranking.
+
+    Scores are on one scale, in rank order: the reciprocal of the fused rank (1, 1/2,
+    1/3...); each hit's explanation names the ranking it came from and its score there.
 
     >>> from memory.explain import Explanation
     >>> def hits(ids, mode):
@@ -202,9 +267,9 @@ def fuse_rankings(graph_hits: list[Hit], dense_hits: list[Hit], dense_lead: int,
         if hit.doc_id in seen:
             continue
         seen.add(hit.doc_id)
-        note = f"hybrid: {hit.mode} rank {hit.rank}; "
+        note = f"hybrid: {hit.mode} rank {hit.rank} (score {hit.score:.4g}); "
         fused.append(dataclasses.replace(
-            hit, rank=len(fused) + 1, mode="hybrid",
+            hit, rank=len(fused) + 1, mode="hybrid", score=1.0 / (len(fused) + 1),
             _explain=lambda hit=hit, note=note: dataclasses.replace(
                 hit.explain(), mode="hybrid", summary=note + hit.explain().summary)))
     return fused
@@ -380,15 +445,20 @@ class _Retriever:
     def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:
         # HippoRAG 1: each named entity (or noun phrase) of the query -> its nearest entity.
+        # In hipporag mode the query as a whole is linked too when an entity is as close to
+        # it as a synonym would be (a query that names a node, e.g. a passage's title).
         phrases = self.core.models.query_phrases(query, config.query_phrases == "named")
-        if not phrases:
-            if not whole_query_fallback:
-                return []
+        whole = not whole_query_fallback and config.whole_query_link_threshold <= 1.0
+        if not phrases and whole_query_fallback:
             phrases = [query]
-        phrase_vectors = self.core.models.embedder.encode(phrases, "entity")
-        scores, ids = self.derived.vectors["entity"].search(phrase_vectors, 1)
-        links = [(int(ids[i][0]), float(scores[i][0]), phrase)
-                 for i, phrase in enumerate(phrases) if ids.shape[1] and ids[i][0] >= 0]
+        texts = phrases + ([query] if whole and query not in phrases else [])
+        if not texts:
+            return []
+        vectors = self.core.models.embedder.encode(texts, "entity")
+        scores, ids = self.derived.vectors["entity"].search(vectors, 1)
+        links = [(int(ids[i][0]), float(scores[i][0]), text) for i, text in enumerate(texts)
+                 if ids.shape[1] and ids[i][0] >= 0
+                 and (i < len(phrases) or scores[i][0] >= config.whole_query_link_threshold)]
         return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
 
     def _recognise(self, query: str, linked: list[tuple[int, float]], facts: dict[int, tuple[int, str, int]],
@@ -398,13 +468,17 @@ class _Retriever:
         texts = [f"{names[facts[k][0]]} {facts[k][1]} {names[facts[k][2]]}" for k, _ in linked]
         logits = self.core.models.cross_encoder.score(query, texts) if texts else np.zeros(0)
         order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
-        return [linked[i] for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
+        kept = [i for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
+        if config.fact_weight == "recognition":  # the filter's confidence scales the fact's weight
+            return [(linked[i][0], linked[i][1] / (1.0 + float(np.exp(-logits[i])))) for i in kept]
+        return [linked[i] for i in kept]
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
                config: RetrievalConfig) -> list[Hit]:
         started = time.perf_counter()
         seeds = self._link(query, query_vector, mode, config)
-        prior = self._prior(query_vector, config) if mode == "hipporag" else None
+        dense = self._dense_in_scope(query_vector) if mode == "hipporag" else None
+        prior = self._prior(dense, config) if dense is not None else None
         self.trace.linking = time.perf_counter() - started
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
@@ -417,28 +491,94 @@ class _Retriever:
         method = config.ppr_method
         if method == "auto":  # the push pays off on large graphs; a small graph's power iteration is cheap
             method = "push" if len(graph.nodes) >= config.push_min_nodes else "power"
+        walk_slice = self._slicer(weights.get("fact", 0.0))
+        excluded = self.scope.excluded_documents
         ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
-                                max_iter=config.ppr_max_iter, prior=prior, method=method, top_k=top_k,
-                                walk_slice=self._slicer(weights.get("fact", 0.0)))
+                                max_iter=config.ppr_max_iter, prior=prior, method=method,
+                                top_k=top_k + len(excluded) + config.dense_lead, walk_slice=walk_slice)
+        if dense is not None and config.bridge_passages > 0 and config.bridge_candidates > 0:
+            bridge = self._bridge_seeds(ranking, dense, config)
+            if bridge:
+                seeds = seeds + bridge
+                shown = shown + bridge
+                self.trace.seeds = shown
+                ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
+                                        max_iter=config.ppr_max_iter, prior=prior, method=method,
+                                        top_k=top_k + len(excluded) + config.dense_lead, walk_slice=walk_slice)
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         self.trace.walk = ranking
         matrix = ranking.matrix
-        excluded = self.scope.excluded_documents
-        ranked = [(node[1], score) for node, score in ranking.top_passages(top_k + len(excluded))
-                  if node[1] not in excluded][:top_k]
+        lead = dense.best(config.dense_lead) if dense is not None and config.dense_lead > 0 else []
+        walked = [(node[1], score) for node, score in ranking.top_passages(top_k + len(excluded) + len(lead))
+                  if node[1] not in excluded]
+        ranked = _dense_led(walked, lead, ranking)[:top_k]
         self.trace.ranking = time.perf_counter() - started
-        return self._hits(ranked, mode, lambda key, score: explain_graph_hit(
-            self.view, mode, key, score, shown, matrix), graph=(mode, shown, matrix))
+        notes = {key: f"opens the ranking as the passage most similar to the query (dense rank {n}, "
+                      f"cosine {dense.score(key):.3f}); " for n, key in enumerate(lead, start=1)} if dense else {}
 
-    def _prior(self, query_vector: np.ndarray, config: RetrievalConfig) -> tuple[np.ndarray, np.ndarray] | None:
-        """Every passage in scope seeded with its dense score (HippoRAG 2's passage nodes), as arrays."""
+        def explain(key: int, score: float) -> Explanation:
+            explanation = explain_graph_hit(self.view, mode, key, score, shown, matrix)
+            note = notes.get(key)
+            return dataclasses.replace(explanation, summary=note + explanation.summary) if note else explanation
+
+        return self._hits(ranked, mode, explain, graph=(mode, shown, matrix, notes))
+
+    def _bridge_seeds(self, ranking: Ranking, dense: "_DenseScores", config: RetrievalConfig) -> list[Seed]:
+        """The bridge hop: passages titled by entities the first walk's best passages mention.
+
+        The best ``bridge_passages`` passages of the first walk (in scope) are the first
+        hop; every entity they mention that titles another passage leads to it; the
+        ``bridge_candidates`` of those most similar to the query become passage seeds.
+        """
+        excluded = self.scope.excluded_documents
+        first = [node for node, _ in ranking.top_passages(config.bridge_passages + len(excluded))
+                 if node[1] not in excluded][:config.bridge_passages]
+        graph = self.derived.graph
+        mentions = graph.matrix({"mention": 1.0, "topic": 1.0})
+        topics = graph.matrix({"topic": 1.0})
+        hop = set(first)
+        via: dict[int, tuple[int, int]] = {}
+        for node in first:
+            row = mentions.index.get(node)
+            if row is None:
+                continue
+            for entity_row in mentions.matrix.indices[mentions.matrix.indptr[row]:mentions.matrix.indptr[row + 1]]:
+                entity = mentions.nodes[int(entity_row)]
+                topic_row = topics.index.get(entity)
+                if entity[0] != "entity" or topic_row is None:
+                    continue
+                for passage_row in topics.matrix.indices[topics.matrix.indptr[topic_row]:
+                                                         topics.matrix.indptr[topic_row + 1]]:
+                    target = topics.nodes[int(passage_row)]
+                    if target[0] == "passage" and target not in hop and target[1] not in excluded:
+                        via.setdefault(target[1], (node[1], entity[1]))
+        if not via:
+            return []
+        candidates = sorted(via)
+        similarity = dict(zip(candidates, dense.scores_of(candidates)))
+        best = [key for key in heapq.nsmallest(config.bridge_candidates, candidates,
+                                               key=lambda key: (-similarity[key], key))
+                if similarity[key] > dense.low]
+        storage = self.view.storage
+        ids = storage.documents.ids({via[key][0] for key in best})
+        names = storage.graph.entity_names({via[key][1] for key in best})
+        return [Seed(("passage", key), config.bridge_weight * dense.normalised(similarity[key]),
+                     f"bridge hop: passage {ids.get(via[key][0])} mentions {names.get(via[key][1])!r}, which "
+                     f"titles this passage; dense similarity {similarity[key]:.3f}") for key in best]
+
+    def _dense_in_scope(self, query_vector: np.ndarray) -> "_DenseScores":
+        """Every passage in scope with its dense score, as arrays."""
         ids, scores = self.derived.vectors["document"].all_scores(query_vector)
         excluded = self.scope.excluded_documents
         if excluded:
             keep = ~np.isin(ids, np.fromiter(excluded, np.int64, len(excluded)))
             ids, scores = ids[keep], scores[keep]
-        keys, weights = passage_prior(ids, scores, config.passage_node_weight)
+        return _DenseScores(np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+
+    def _prior(self, dense: "_DenseScores", config: RetrievalConfig) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every passage in scope seeded with its dense score (HippoRAG 2's passage nodes), as arrays."""
+        keys, weights = passage_prior(dense.ids, dense.scores, config.passage_node_weight)
         return (keys, weights) if len(keys) else None
 
     def _slicer(self, fact_weight: float) -> WalkSlice | None:
@@ -452,7 +592,7 @@ class _Retriever:
         return as_of_slice(removed, excluded)
 
     def _hits(self, ranked: list[tuple[int, float]], mode: str, explain: Callable[[int, float], Explanation],
-              graph: tuple[str, list[Seed], GraphMatrix] | None = None) -> list[Hit]:
+              graph: tuple[str, list[Seed], GraphMatrix, dict[int, str]] | None = None) -> list[Hit]:
         docs = self.view.storage.documents.by_key(k for k, _ in ranked)
         view, core, generation = self.view, self.core, self.view.generation
         hits = []
@@ -468,20 +608,24 @@ class _Retriever:
 
 
 def _explain_later(core: "StoreCore", generation: int, doc_id: str, key: int, score: float,
-                   explain: Callable[[int, float], Explanation], graph: tuple[str, list[Seed], GraphMatrix] | None,
+                   explain: Callable[[int, float], Explanation],
+                   graph: tuple[str, list[Seed], GraphMatrix, dict[int, str]] | None,
                    original: "ReadView") -> Explanation:
     """An explanation computed when asked: in the hit's own view while it is open, else in a
     new one, refused if anything was removed since the hit was retrieved."""
     if graph is None:
         return explain(key, score)
-    mode, seeds, matrix = graph
+    mode, seeds, matrix, notes = graph
     if core.storage.engine.in_transaction and original.storage.meta.generation == generation:
         return explain(key, score)
     with core.view() as view:
         if view.generation != generation and view.storage.meta.removed_since(generation):
             raise StaleResultError(f"the store changed since {doc_id!r} was retrieved (something was forgotten); "
                                    "retrieve again, or retrieve with explain=True")
-        return explain_graph_hit(view, mode, key, score, seeds, matrix)
+        explanation = explain_graph_hit(view, mode, key, score, seeds, matrix)
+        note = notes.get(key)
+        return dataclasses.replace(explanation, summary=note + explanation.summary) if note else explanation
+
 
 
 def _strongest_prior_seeds(prior: tuple[np.ndarray, np.ndarray] | None, query_vector: np.ndarray,

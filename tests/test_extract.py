@@ -122,3 +122,37 @@ def test_named_query_phrases_drop_common_nouns(extractor):
     assert "state" not in named and "performer" not in named
     assert set(named) <= set(every)
     assert extractor.query_phrases("what is a term for it?", named_only=True) == []
+
+
+def _triples(extractor, title: str, text: str) -> set[tuple[str, str, str]]:
+    return set(extractor.extract([Document(text=text, title=title, id=title)])[0].triples)
+
+
+def test_roles_stay_distinct_and_spans_are_validity_not_objects(extractor):
+    triples = _triples(extractor, "Solmere Robotics",
+                       "Elena Voss is the chief executive officer of Solmere Robotics. Marco Lind is the chief "
+                       "technology officer of Solmere Robotics. Elena Voss led the company from 2009 to 2015.")
+    assert ("elena voss", "be chief executive officer of", "solmere robotics") in triples
+    assert ("marco lind", "be chief technology officer of", "solmere robotics") in triples
+    assert not any(r == "be officer of" for _, r, _ in triples)
+    assert not any(o in ("2009", "2015") for _, _, o in triples)  # the span is the fact's validity
+    assert ("elena voss", "lead", "solmere robotics") in triples  # "the company" is the passage's subject
+
+
+def test_generic_subjects_names_and_possessives_attach_to_what_they_mean(extractor):
+    triples = _triples(extractor, "Kelmar Institute of Technology",
+                       "The Kelmar Institute of Technology, a public university, is located in Solmere. "
+                       "In 2012 the company moved its headquarters to Kelmar.")
+    assert ("kelmar institute of technology", "locate in", "solmere") in triples
+    assert ("kelmar institute of technology", "move headquarters to", "kelmar") in triples
+    assert not any(s in ("company", "public university") for s, _, _ in triples)
+    atlas = extractor.extract([Document(text="The Atlas arm was designed by Marco Lind. Solmere's founder, "
+                                             "Elena Voss, was born in Dresden.", title="Atlas", id="a")])[0]
+    assert ("atlas arm", "design by", "marco lind") in atlas.triples and "arm" not in atlas.entities
+    assert ("elena voss", "be founder of", "solmere") in atlas.triples
+    assert ("elena voss", "bear in", "dresden") in atlas.triples
+
+
+def test_relations_without_a_letter_are_dropped():
+    extraction = Extraction.build([], [("zed corp", "-", "oslo"), ("zed corp", "found in", "oslo")])
+    assert extraction.triples == (("zed corp", "found in", "oslo"),)

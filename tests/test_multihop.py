@@ -228,3 +228,25 @@ def test_entrypoint_on_a_bundled_sample_with_openie(tmp_path, capsys):
     assert result["extractor"] == "openie:openie.json" and result["passage_count"] == 236
     assert len(result["questions"]) == 3
     assert result["store"]["facts"] > 0
+
+
+def test_forgetting_the_bridge_matches_a_store_that_never_had_it(tmp_path, bridge_benchmark, capsys):
+    corpus, questions = bridge_benchmark
+    out = tmp_path / "forget.json"
+    assert multihop.main(["--questions", str(questions), "--corpus", str(corpus), "--retriever", "hipporag",
+                          "--forget", "hop,fact,entity", "--forget-limit", "1", "--json", str(out), "--quiet"]) == 0
+    forget = json.loads(out.read_text())["forget"]
+    hop = forget["hop"]
+    assert hop["cases"] == 1 and hop["forgotten"][0]["passage"].endswith("0")  # Alice Varga's passage
+    assert hop["forgotten"][0]["entity"] == "lakeview"
+    for kind in ("hop", "fact", "entity"):
+        if not forget[kind].get("cases"):
+            continue
+        efficacy = forget[kind]["efficacy"]
+        assert efficacy["returned_after"] == 0 and efficacy["leak"] == 0.0
+        assert efficacy["after_equals_never"] == 1.0
+        assert set(efficacy["by_variant"]) >= {"question", "paraphrase 1", "paraphrase 2"}
+        collateral = forget[kind]["collateral"]
+        assert collateral["R@5"]["after"] == collateral["R@5"]["never"] and collateral["lost_vs_never"] == 0
+    assert hop["efficacy"]["returned_before"] >= 1  # the bridge passage was returned before
+    assert "| forget | cases |" in capsys.readouterr().out

@@ -27,8 +27,7 @@ def test_every_mode_ranks_the_directly_relevant_passage(bridge_store, mode):
     assert 1 <= len(hits) <= 3
     assert "alice" in [h.doc_id for h in hits[:2]]
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
-    if mode != "hybrid":  # hybrid mixes two kinds of scores; its order is the fusion's
-        assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))
+    assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))  # hybrid too: one scale
     assert hits[0].text == bridge_store.get(hits[0].doc_id).text
     assert hits[0].mode == mode
 
@@ -43,14 +42,18 @@ def test_hipporag_reaches_the_bridge_passage_through_the_graph(bridge_store):
     assert "linked fact" in seeds["alice varga"].reason
     assert all(s.weight > 0 for s in explanation.seeds)
     assert explanation.paths, "a graph hit explains itself with paths"
+    entity_seeds = {s.name for s in explanation.seeds if s.kind == "entity"}
     for path in explanation.paths:
-        assert path.nodes[-1] == "passage 'Lakeview'"
-        assert len(path.edges) == len(path.nodes) - 1
+        if path.edges:  # a walk from an entity seed, never a trivial passage -> itself
+            assert path.nodes[-1] == "passage lakeview ('Lakeview')" and path.nodes[0] in entity_seeds
+            assert len(path.edges) == len(path.nodes) - 1
+        else:  # the passage's own seed, named by document id, with its reason
+            assert path.nodes[0].startswith("passage lakeview ('Lakeview'): ")
     multi_hop = [p for p in explanation.paths if p.nodes[0] == "alice varga"]
     assert multi_hop and "lakeview" in multi_hop[0].nodes
     assert "bear in" in multi_hop[0].edges[0]  # the fact edge that carried the walk
     as_dict = lakeview.to_dict(explain=True)
-    assert as_dict["explanation"]["paths"][0]["nodes"][-1] == "passage 'Lakeview'"
+    assert as_dict["explanation"]["paths"][0]["nodes"][-1] == "passage lakeview ('Lakeview')"
 
 
 def test_hipporag1_links_query_phrases_to_entities(bridge_store):
@@ -108,7 +111,8 @@ def test_hybrid_opens_with_the_best_dense_hit_then_follows_the_graph(bridge_stor
     assert ids[0] == dense[0]
     assert ids[1:] == [d for d in graph if d != dense[0]][:5]
     assert [h.rank for h in hybrid] == list(range(1, 7)) and {h.mode for h in hybrid} == {"hybrid"}
-    assert hybrid[0].explain().summary.startswith("hybrid: dense rank 1; cosine similarity")
+    assert hybrid[0].explain().summary.startswith("hybrid: dense rank 1 (score ")
+    assert [h.score for h in hybrid] == [1 / r for r in range(1, 7)]
     assert hybrid[1].explain().summary.startswith("hybrid: hipporag rank")
     lead2 = bridge_store.retrieve("Which town has a famous school?", 6, "hybrid",
                                   RetrievalConfig(hybrid_dense_lead=2))

@@ -143,3 +143,19 @@ def test_shared_timeqa_loads() -> None:
     docs, questions = load_timeqa(SHARED / "timeqa", limit=5)
     ids = {d["id"] for d in docs}
     assert questions and all(q.gold_ids <= ids for q in questions)
+
+
+def test_forgetting_a_period_falls_to_the_never_store(tmp_path, capsys) -> None:
+    out = tmp_path / "forget.json"
+    assert main(["--dataset", "situatedqa", "--data", str(_situatedqa_fixture(tmp_path / "sqa")),
+                 "--retriever", "hipporag", "--continual-from", "0", "--forget-period", "2014:2016",
+                 "--json", str(out), "--quiet"]) == 0
+    forgetting = json.loads(out.read_text())["forgetting"]
+    assert forgetting["period"] == [2014, 2016] and forgetting["forgotten_statements"] >= 1
+    before, after, never = (forgetting["stores"][name] for name in ("before", "after", "never"))
+    assert forgetting["pairs_in_period"] >= 1 and before["period_top1"] == 1.0
+    assert after["period_top1"] == never["period_top1"] < 1.0  # the forgotten values are not answered
+    assert after["period_equal_to_never"] == 1.0 and after["other_equal_to_never"] == 1.0
+    assert after["other_top1"] == before["other_top1"] and after["forgotten_returned"] == 0
+    assert after["ckl"] == never["ckl"]
+    assert "Forgetting the" in capsys.readouterr().out

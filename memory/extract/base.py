@@ -55,7 +55,8 @@ class Extraction:
     def build(cls, entities: Sequence[str], triples: Sequence[Sequence[str]]) -> "Extraction":
         """Normalise, de-duplicate and sort raw entities and triples.
 
-        Malformed triples (not three non-empty strings, or a self-loop) are dropped.
+        Malformed triples (not three non-empty strings, a self-loop, or a relation
+        without a letter such as ``-``) are dropped.
 
         >>> Extraction.build(["Paris"], [("Paris", "capital of", "France"), ("x",)]).triples
         (('paris', 'capital of', 'france'),)
@@ -70,7 +71,7 @@ class Extraction:
             subject, relation, obj = (
                 normalize_phrase(triple[0]), normalize_relation(triple[1]), normalize_phrase(triple[2])
             )
-            if subject and relation and obj and subject != obj:
+            if subject and obj and subject != obj and any(c.isalpha() for c in relation):  # never "-"
                 clean.add((subject, relation, obj))
                 names.update((subject, obj))
         names.discard("")

@@ -26,12 +26,21 @@ __all__ = ["SpacyExtractor"]
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 _SKIP_LABELS = {"CARDINAL", "ORDINAL"}
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 _OBJECT_DEPS = {"dobj", "attr", "oprd", "dative", "obj"}
 _PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "its", "their", "this"}
-_DROP_LEADING = {"det", "poss", "predet", "nummod", "punct"}
+_DROP_LEADING = {"det", "poss", "predet", "nummod", "punct", "case"}
+#: Prepositions that state a time span: their DATE/TIME objects are the fact's validity
+#: (read by memory.timeexpr from the sentence), not objects ("led it from 2009 to 2015").
+_SPAN_PREPOSITIONS = {"from", "to", "until", "till", "since", "between", "through", "during"}
+_TIME_LABELS = {"DATE", "TIME"}
+#: Modifiers that are part of a role's name even when tagged as adjectives.
+_ROLE_WORDS = {"chief", "vice", "deputy", "executive", "general", "assistant", "associate", "senior", "junior",
+               "head", "principal", "managing", "lead", "acting"}
+#: Determiners that make a generic noun phrase point back ("the company" -> the passage's subject).
+_ANAPHORIC_DETERMINERS = {"the", "this"}
 _MAX_PHRASE_TOKENS = 8
 # Argument positions where a token the tagger missed (e.g. a rare name tagged ADV)
 # still stands for an entity.
@@ -113,7 +122,9 @@ class SpacyExtractor:
         With ``named_only``, only phrases that are named entities or contain a
         proper noun ("Hello Love", not "the state").
         """
-        spacy_doc = self._nlp(text)
+        # phrases need tags, the parse and entities, never lemmas
+        disabled = [name for name in ("lemmatizer",) if name in self._nlp.pipe_names]
+        spacy_doc = self._nlp(text, disable=disabled)
         phrases = _PhraseMap(spacy_doc)
         if not named_only:
             return sorted(set(phrases.all_phrases()))
@@ -136,11 +147,14 @@ class SpacyExtractor:
                     if subjects and token.dep_ == "ROOT":
                         sentence_subject = subjects[0]
                     for subject in subjects:
-                        triples.extend(_verb_triples(token, subject, phrases))
+                        found = _verb_triples(token, subject, phrases, title)
+                        triples.extend(found)
                 if token.dep_ == "appos":
                     head, appos = phrases.phrase(token.head), phrases.phrase(token)
                     if head and appos:
                         triples.append((head, "be", appos))
+                if token.pos_ == "NOUN":
+                    triples.extend(_possessive_triples(token, phrases))
             if sentence_subject:
                 previous_subject = sentence_subject
         return Extraction.build(entities, triples)
@@ -152,6 +166,7 @@ class _PhraseMap:
     def __init__(self, spacy_doc: Any) -> None:
         self.by_token: dict[int, str] = {}
         self.named_tokens: set[int] = set()
+        self.time_tokens: set[int] = {t.i for ent in spacy_doc.ents if ent.label_ in _TIME_LABELS for t in ent}
         for ent in spacy_doc.ents:
             if ent.label_ in _SKIP_LABELS:
                 continue
@@ -165,7 +180,13 @@ class _PhraseMap:
                 self.by_token[token.i] = text
                 self.named_tokens.add(token.i)
         for chunk in spacy_doc.noun_chunks:
-            tokens = [t for t in _after_last_break(list(chunk)) if t.i not in self.by_token]
+            tokens = list(_after_last_break(list(chunk)))
+            names = [k for k, t in enumerate(tokens) if t.i in self.named_tokens and t.dep_ == "compound"
+                     and t.head.i == chunk.root.i]
+            if chunk.root.i in self.by_token or not names or chunk.root.pos_ != "NOUN":
+                tokens = [t for t in tokens if t.i not in self.by_token]
+            else:  # a name modifying a common noun ("the Atlas arm"): from the name to the noun
+                tokens = tokens[names[0]:]
             while tokens and (tokens[0].dep_ in _DROP_LEADING or tokens[0].pos_ in ("DET", "PRON")
                               or tokens[0].is_space):
                 tokens = tokens[1:]
@@ -175,7 +196,26 @@ class _PhraseMap:
                 continue
             text = spacy_doc[tokens[0].i : tokens[-1].i + 1].text
             for token in tokens:
-                self.by_token.setdefault(token.i, text)
+                if token.i not in self.named_tokens:
+                    self.by_token[token.i] = text
+
+    def generic(self, token: Any) -> bool:
+        """A definite common-noun phrase that points back ("the company", "this university")."""
+        if token.i in self.named_tokens or token.pos_ != "NOUN":
+            return False
+        children = list(token.children)
+        return (any(c.dep_ == "det" and c.lower_ in _ANAPHORIC_DETERMINERS for c in children)
+                and not any(c.dep_ in ("compound", "amod", "poss", "prep", "appos", "relcl", "acl")
+                            for c in children))
+
+    def named_appos(self, token: Any) -> str | None:
+        """The named appositive of a common noun ("Solmere's founder, Elena Voss")."""
+        if token.i in self.named_tokens:
+            return None
+        for child in token.children:
+            if child.dep_ == "appos" and child.i in self.named_tokens:
+                return self.phrase(child)
+        return None
 
     def phrase(self, token: Any) -> str | None:
         """The phrase of a token; an unrecognised noun-like argument stands for itself."""
@@ -227,9 +267,11 @@ def _subjects_of(verb: Any, phrases: _PhraseMap, previous_subject: str | None) -
     for child in verb.children:
         if child.dep_ in _SUBJECT_DEPS:
             for token in _with_conjuncts(child):
-                if token.lower_ in _PRONOUNS:
+                if token.lower_ in _PRONOUNS or phrases.generic(token):
                     if previous_subject:
                         found.append(previous_subject)
+                elif phrases.named_appos(token):
+                    found.append(phrases.named_appos(token))  # type: ignore[arg-type]
                 elif phrases.phrase(token):
                     found.append(phrases.phrase(token))
     if not found and verb.dep_ == "relcl" and phrases.phrase(verb.head):
@@ -242,28 +284,53 @@ def _subjects_of(verb: Any, phrases: _PhraseMap, previous_subject: str | None) -
 
 
 def _prep_objects(prep: Any, phrases: _PhraseMap) -> list[str]:
+    span = prep.lower_ in _SPAN_PREPOSITIONS
     return [
-        phrases.phrase(t)
+        phrases.phrase(t)  # type: ignore[misc]
         for child in prep.children if child.dep_ == "pobj"
-        for t in _with_conjuncts(child) if phrases.phrase(t)
+        for t in _with_conjuncts(child) if phrases.phrase(t) and not (span and t.i in phrases.time_tokens)
     ]
 
 
-def _verb_triples(verb: Any, subject: str, phrases: _PhraseMap) -> list[tuple[str, str, str]]:
+def _role(token: Any, phrases: _PhraseMap) -> str:
+    """The words of a role noun for a relation: the noun with its compound nouns, so that
+    "chief executive officer of" and "chief technology officer of" stay apart (adjectives
+    such as "small" or "former" are left out)."""
+    compounds = [t for t in token.lefts if t.dep_ in ("compound", "amod") and t.i not in phrases.named_tokens
+                 and (t.pos_ in ("NOUN", "PROPN") or t.lower_ in _ROLE_WORDS)]
+    return " ".join([t.lower_ for t in compounds][-3:] + [token.lemma_.lower()])
+
+
+def _verb_triples(verb: Any, subject: str, phrases: _PhraseMap, title: str = "") -> list[tuple[str, str, str]]:
     lemma = verb.lemma_.lower()
     triples: list[tuple[str, str, str]] = []
+    direct = [c for c in verb.children if c.dep_ == "dobj" and c.i not in phrases.named_tokens]
     for child in verb.children:
         if child.dep_ in _OBJECT_DEPS:
             for obj_token in _with_conjuncts(child):
                 obj = phrases.phrase(obj_token)
+                if obj and title and phrases.generic(obj_token) and title != subject:
+                    obj = title  # "led the company" in the company's passage
                 if obj:
                     triples.append((subject, lemma, obj))
-                # "is a professor at Stanford" -> (s, "be professor at", Stanford)
+                # "is the chief executive officer of X" -> (s, "be chief executive officer of", X)
                 for grandchild in obj_token.children:
                     if grandchild.dep_ == "prep" and phrases.phrase(grandchild) != obj:
-                        relation = f"{lemma} {obj_token.lemma_.lower()} {grandchild.lower_}"
+                        relation = f"{lemma} {_role(obj_token, phrases)} {grandchild.lower_}"
                         triples += [(subject, relation, o) for o in _prep_objects(grandchild, phrases)]
         elif child.dep_ in ("prep", "agent"):
-            relation = f"{lemma} {child.lower_}"
+            # "moved its headquarters to Kelmar" -> (s, "move headquarters to", Kelmar)
+            middle = f" {direct[0].lemma_.lower()}" if direct and child.dep_ == "prep" else ""
+            relation = f"{lemma}{middle} {child.lower_}"
             triples += [(subject, relation, o) for o in _prep_objects(child, phrases)]
     return triples
+
+
+def _possessive_triples(token: Any, phrases: _PhraseMap) -> list[tuple[str, str, str]]:
+    """"Solmere's founder, Elena Voss" -> (elena voss, "be founder of", solmere)."""
+    owners = [phrases.phrase(c) or " ".join(t.text for t in c.lefts if t.dep_ == "compound") + " " + c.text
+              for c in token.children if c.dep_ == "poss" and (c.i in phrases.named_tokens or c.pos_ == "PROPN")]
+    holder = phrases.named_appos(token)
+    if not owners or token.i in phrases.named_tokens or not holder:
+        return []
+    return [(holder, f"be {token.lemma_.lower()} of", owner) for owner in owners if owner]
