@@ -285,13 +285,28 @@ def plot(result: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def _backend_list(text: str) -> list[str]:
+    """``--backends``: names from :data:`BACKEND_NAMES`, or ``both``."""
+    names = parse_list(text, str.strip, "backend")
+    expanded = [b for name in names for b in (BACKEND_NAMES if name == "both" else (name,))]
+    unknown = sorted(set(expanded) - set(BACKEND_NAMES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown backend {', '.join(unknown)}: use sqlite, postgresql or both")
+    return list(dict.fromkeys(expanded))
+
+
+#: The backends ``--backends`` accepts.
+BACKEND_NAMES = ("sqlite", "postgresql")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=lambda t: parse_list(t, int, "size"), default=[10_000, 30_000, 100_000],
                         help="store sizes in passages, ascending (default 10000,30000,100000)")
-    parser.add_argument("--backends", type=lambda t: parse_list(t, str, "backend"), default=["sqlite", "postgresql"],
-                        help="sqlite, postgresql (a throwaway cluster) or both (default)")
+    parser.add_argument("--backends", type=_backend_list, default=["sqlite", "postgresql"],
+                        help="sqlite, postgresql (a throwaway cluster), a comma-separated list of them, "
+                             "or both (default)")
     parser.add_argument("--dim", type=int, default=64, help="hash encoder dimension (default 64)")
     parser.add_argument("--batch", type=int, default=2000, help="passages per ingest call (default 2000)")
     parser.add_argument("--queries", type=int, default=40, help="queries timed per size (default 40)")

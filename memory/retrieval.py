@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -197,6 +198,26 @@ def _dense_led(walked: list[tuple[int, float]], lead: list[int], ranking: Rankin
     return head + rest
 
 
+def _best_indices(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest ``scores``, best first, ties by the smaller id.
+
+    The same order as a full ``np.lexsort((ids, -scores))[:k]``, from a partial sort: the
+    candidates are every score at least the k-th largest (so ties at the boundary stay).
+
+    >>> _best_indices(np.array([0.1, 0.9, 0.5, 0.9]), np.array([10, 11, 12, 9]), 2).tolist()
+    [3, 1]
+    """
+    n = len(scores)
+    if k <= 0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= n:
+        candidates = np.arange(n)
+    else:
+        kth = np.partition(-scores, k - 1)[k - 1]
+        candidates = np.flatnonzero(-scores <= kth)
+    return candidates[np.lexsort((ids[candidates], -scores[candidates]))][:k]
+
+
 @dataclass(frozen=True)
 class _DenseScores:
     """Every in-scope passage's dense similarity to the query, as parallel arrays."""
@@ -216,24 +237,25 @@ class _DenseScores:
 
     def best(self, n: int) -> list[int]:
         """The ``n`` most similar passages, best first (ties by key)."""
-        if n <= 0 or not len(self.ids):
-            return []
-        top = np.argpartition(-self.scores, n - 1)[:n] if n < len(self.ids) else np.arange(len(self.ids))
-        order = top[np.lexsort((self.ids[top], -self.scores[top]))]
-        return [int(k) for k in self.ids[order]]
+        return [int(k) for k in self.ids[_best_indices(self.scores, self.ids, n)]]
 
     def score(self, key: int) -> float:
         """One passage's score (0 when it is out of scope)."""
         return float(self.scores_of([key])[0])
 
+    @cached_property
+    def _by_id(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.ids, kind="stable")
+        return self.ids[order], self.scores[order]
+
     def scores_of(self, keys: list[int]) -> list[float]:
         """Scores of some passages (0 for one out of scope)."""
-        order = np.argsort(self.ids, kind="stable")
-        sorted_ids = self.ids[order]
+        sorted_ids, sorted_scores = self._by_id
+        if not len(sorted_ids):
+            return [0.0] * len(keys)
         wanted = np.asarray(keys, dtype=np.int64)
-        at = np.clip(np.searchsorted(sorted_ids, wanted), 0, max(len(sorted_ids) - 1, 0))
-        found = (sorted_ids[at] == wanted) if len(sorted_ids) else np.zeros(len(wanted), bool)
-        return np.where(found, self.scores[order][at] if len(sorted_ids) else 0.0, 0.0).tolist()
+        at = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
+        return np.where(sorted_ids[at] == wanted, sorted_scores[at], 0.0).tolist()
 
 
 def edge_weights(config: RetrievalConfig) -> dict[str, float]:
@@ -423,15 +445,14 @@ class _Retriever:
         ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
         holding = self.scope.holding_facts
         if holding is not None:
-            keep = np.fromiter((int(i) in holding for i in ids), bool, len(ids))
+            keep = np.isin(ids, np.fromiter(holding, np.int64, len(holding)))
             ids, scores = ids[keep], scores[keep]
         if len(ids) == 0:
             return []
         normalised = _min_max(scores)
         filtered = config.fact_filter == "cross-encoder"
         depth = config.fact_candidates if filtered else config.fact_top_k
-        top = np.lexsort((ids, -normalised))[:depth]
-        linked = [(int(ids[i]), float(normalised[i])) for i in top]
+        linked = [(int(ids[i]), float(normalised[i])) for i in _best_indices(normalised, ids, depth)]
         storage = self.view.storage
         facts = storage.graph.facts_by_key(k for k, _ in linked)
         names = storage.graph.entity_names({e for s, _, o in facts.values() for e in (s, o)})
@@ -483,7 +504,7 @@ class _Retriever:
         if not any(seed.node[0] == "entity" for seed in seeds):
             logger.info("no entity linked to the query; falling back to dense retrieval")
             return self._dense(query_vector, top_k)
-        shown = seeds + _strongest_prior_seeds(prior, query_vector, self.derived.vectors["document"])
+        shown = seeds + _strongest_prior_seeds(prior, dense)
         self.trace.seeds = shown
         started = time.perf_counter()
         weights = edge_weights(config)
@@ -628,15 +649,14 @@ def _explain_later(core: "StoreCore", generation: int, doc_id: str, key: int, sc
 
 
 
-def _strongest_prior_seeds(prior: tuple[np.ndarray, np.ndarray] | None, query_vector: np.ndarray,
-                           documents: Any, shown: int = 8) -> list[Seed]:
+def _strongest_prior_seeds(prior: tuple[np.ndarray, np.ndarray] | None, dense: _DenseScores | None,
+                           shown: int = 8) -> list[Seed]:
     """The strongest passage seeds of the dense prior as :class:`Seed` objects (for traces and
     explanations; the walk itself takes the prior as arrays)."""
-    if prior is None:
+    if prior is None or dense is None:
         return []
     keys, weights = prior
-    top = np.lexsort((keys, -weights))[:shown]
-    ids, scores = documents.all_scores(query_vector)
-    by_key = dict(zip(ids.tolist(), scores.tolist()))
-    return [Seed(("passage", int(keys[i])), float(weights[i]), f"dense similarity {by_key.get(int(keys[i]), 0.0):.3f}")
-            for i in top]
+    top = _best_indices(weights, keys, shown)
+    similarity = dense.scores_of(keys[top].tolist())
+    return [Seed(("passage", int(keys[i])), float(weights[i]), f"dense similarity {score:.3f}")
+            for i, score in zip(top, similarity)]
