@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -31,14 +30,14 @@ from .config import RetrievalConfig
 from .documents import check_argument
 from .errors import InvalidQueryError, StaleResultError
 from .explain import Explanation, Hit, explain_graph_hit
-from .temporal import TimeSlice, query_period, time_slice
+from .scope import Scope, parse_where, query_scope
+from .temporal import query_period
 from .timeexpr import Interval, mentioned_periods
 
 if TYPE_CHECKING:
     from .core import ReadView, StoreCore
 
-__all__ = ["retrieve", "MODES", "QueryTrace", "Scope", "edge_weights", "fuse_rankings", "prefer_period",
-           "parse_where", "last_trace"]
+__all__ = ["retrieve", "MODES", "QueryTrace", "edge_weights", "fuse_rankings", "prefer_period", "last_trace"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,91 +80,6 @@ class QueryTrace:
 def last_trace() -> QueryTrace | None:
     """The trace of the calling thread's last query."""
     return getattr(_TRACES, "trace", None)
-
-
-# -- the scope of a query ------------------------------------------------------------------------------
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def parse_where(where: Any) -> dict[str, tuple[Any, ...]]:
-    """Validate a metadata filter: ``{field: value}`` or ``{field: {"in": [values]}}``.
-
-    Returns field -> accepted values. Documents match when, for every field, their
-    metadata holds one of the accepted values (a list-valued field matches when any
-    element is accepted).
-
-    >>> parse_where({"source": "email", "year": {"in": [2019, 2020]}})
-    {'source': ('email',), 'year': (2019, 2020)}
-    """
-    if not isinstance(where, Mapping) or not where:
-        raise InvalidQueryError("where must be a non-empty dict of metadata field -> value or {'in': [values]}")
-    parsed = {}
-    for name, condition in where.items():
-        if not isinstance(name, str) or not name:
-            raise InvalidQueryError("where: field names must be non-empty strings")
-        if isinstance(condition, Mapping):
-            if set(condition) != {"in"} or not isinstance(condition["in"], (list, tuple)):
-                raise InvalidQueryError(f"where[{name!r}]: use a value or {{'in': [values]}}")
-            values = tuple(condition["in"])
-        else:
-            values = (condition,)
-        if not all(isinstance(v, _SCALARS) for v in values):
-            raise InvalidQueryError(f"where[{name!r}]: values must be strings, numbers, booleans or null")
-        parsed[name] = values
-    return parsed
-
-
-def _matches(metadata: Mapping[str, Any], conditions: Mapping[str, tuple[Any, ...]]) -> bool:
-    for name, accepted in conditions.items():
-        if name not in metadata:
-            if None in accepted:
-                continue
-            return False
-        value = metadata[name]
-        values = value if isinstance(value, list) else [value]
-        if not any(_same(v, a) for v in values for a in accepted):
-            return False
-    return True
-
-
-def _same(value: Any, accepted: Any) -> bool:
-    # 1 == True in Python; metadata filters keep booleans and numbers apart
-    return type(value) is type(accepted) and value == accepted or (
-        isinstance(value, (int, float)) and isinstance(accepted, (int, float))
-        and not isinstance(value, bool) and not isinstance(accepted, bool) and value == accepted)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a query may see: passages hidden from it, the facts it may link, fact weight off the walk."""
-
-    excluded_documents: frozenset[int] = frozenset()
-    holding_facts: frozenset[int] | None = None
-    removed_fact_weight: Mapping[tuple[int, int], float] = field(default_factory=dict)
-    period: Interval | None = None
-
-    @property
-    def limited(self) -> bool:
-        """Whether anything is hidden."""
-        return bool(self.excluded_documents or self.holding_facts is not None or self.removed_fact_weight)
-
-
-def _scope(view: "ReadView", period: Interval | None, where: Mapping[str, tuple[Any, ...]] | None) -> Scope:
-    core = view.core
-    excluded: set[int] = set()
-    holding: frozenset[int] | None = None
-    removed: Mapping[tuple[int, int], float] = {}
-    if period is not None:
-        sliced: TimeSlice = core.memo(("slice", period), view,
-                                      lambda: time_slice(view.storage, period, core.config.temporal))
-        excluded |= sliced.excluded_documents
-        holding, removed = sliced.holding_facts, sliced.removed_fact_weight
-    if where:
-        metadata = core.memo("metadata", view, lambda: {k: json.loads(m) for k, m in
-                                                        view.storage.documents.all_metadata()})
-        excluded |= {key for key, data in metadata.items() if not _matches(data, where)}
-    return Scope(frozenset(excluded), holding, removed, period)
 
 
 # -- rankings and fusion -------------------------------------------------------------------------------
@@ -340,7 +254,7 @@ def retrieve(core: "StoreCore", query: Any, top_k: int = 5, mode: str = "hippora
     # a time the question names is part of what it asks about; an explicit as_of only says when to look
     depth = core.config.temporal.period_rerank_depth if as_of is None and period is not None else 0
     with core.view() as view:
-        retriever = _Retriever(view, core, _scope(view, period, conditions))
+        retriever = _Retriever(view, core, query_scope(view, period, conditions))
         retriever.trace.as_of = period.start if period else None
         if depth > 0 and period is not None:
             hits = prefer_period(retriever.ranked(query, max(top_k, depth), mode, config), period)[:top_k]
@@ -403,12 +317,6 @@ class _Retriever:
                   if s > 0 and keys[int(i)] not in excluded][:top_k]
         return self._hits(ranked, "bm25", lambda key, score: Explanation(
             "bm25", f"BM25 score {score:.3f} over title and text"))
-
-    def _dense_scores(self, query_vector: np.ndarray) -> dict[int, float]:
-        ids, scores = self.derived.vectors["document"].all_scores(query_vector)
-        excluded = self.scope.excluded_documents
-        return {key: score for key, score in zip(ids.tolist(), scores.astype(np.float64).tolist())
-                if key not in excluded}
 
     def _dense(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         started = time.perf_counter()
