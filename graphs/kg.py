@@ -119,6 +119,8 @@ class KnowledgeGraph:
         self._nodes: set[Node] = set()
         self._edges: dict[tuple[Node, Node], dict[EdgeKind, float]] = {}
         self._adjacent: dict[Node, set[Node]] = {}
+        # per node, how many neighbours it reaches by each edge kind (degree by kind, O(1))
+        self._kind_degree: dict[Node, dict[EdgeKind, int]] = {}
         self._cache: dict[tuple[str, ...], GraphMatrix] = {}
         # Walk structures kept current by edits: per weighting, the state and how far it
         # has read the edit log.
@@ -140,16 +142,24 @@ class KnowledgeGraph:
                 self._cache.clear()
                 self._record("add", node)
 
+    def _drop_pair(self, a: Node, b: Node) -> None:
+        for kind in self._edges.pop(_pair(a, b), {}):
+            for end in (a, b):
+                counts = self._kind_degree.get(end)
+                if counts is not None:
+                    counts[kind] -= 1
+
     def remove_nodes(self, nodes: Iterable[Node]) -> None:
         """Remove nodes and every edge touching them."""
         for node in list(nodes):
             if node not in self._nodes:
                 continue
             for other in self._adjacent.pop(node):
-                self._edges.pop(_pair(node, other), None)
+                self._drop_pair(node, other)
                 if other != node:
                     self._adjacent[other].discard(node)
                 self._record("pair", node, other)
+            self._kind_degree.pop(node, None)
             self._nodes.discard(node)
             self._cache.clear()
             self._record("remove", node)
@@ -167,7 +177,7 @@ class KnowledgeGraph:
         self.add_nodes(nodes)
         for node in nodes:
             for other in list(self._adjacent[node]):
-                self._edges.pop(_pair(node, other), None)
+                self._drop_pair(node, other)
                 self._adjacent[other].discard(node)
                 self._record("pair", node, other)
             self._adjacent[node].clear()
@@ -181,6 +191,10 @@ class KnowledgeGraph:
                 continue
             self.add_nodes((a, b))
             kinds = self._edges.setdefault(_pair(a, b), {})
+            if kind not in kinds:
+                for end in (a, b):
+                    counts = self._kind_degree.setdefault(end, {})
+                    counts[kind] = counts.get(kind, 0) + 1
             kinds[kind] = kinds.get(kind, 0.0) + float(weight)
             self._adjacent[a].add(b)
             self._adjacent[b].add(a)
@@ -214,7 +228,7 @@ class KnowledgeGraph:
         """Number of neighbours, optionally only over edges of one kind."""
         if kind is None:
             return len(self.neighbours(node))
-        return sum(1 for other in self.neighbours(node) if kind in self._edges[_pair(node, other)])
+        return self._kind_degree.get(node, {}).get(kind, 0)
 
     def walk_view(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> WalkView:
         """The graph as local pushes walk it, caught up with edits instead of rebuilt.

@@ -112,3 +112,27 @@ def test_matrix_caches_rows_by_kind_and_passage_lookup():
     assert built.rows_of_kind("entity") is built.rows_of_kind("entity")
     assert built.passage_rows(np.array([7, 3, 5])).tolist() == [2, 1, -1]
     assert built.walk is built.walk and built.walk.passages.tolist() == [1, 2]
+
+
+def test_degree_by_kind_follows_every_edit() -> None:
+    rng = np.random.default_rng(7)
+    graph = KnowledgeGraph()
+    nodes = [("entity", k) for k in range(8)] + [("passage", k) for k in range(6)]
+    kinds = ["fact", "mention", "topic", "synonym"]
+
+    def brute(node, kind):
+        return sum(1 for other in graph.neighbours(node) if kind in graph.edge_kinds(node, other))
+
+    for step in range(300):
+        action = rng.integers(3)
+        picked = [nodes[i] for i in rng.choice(len(nodes), size=3, replace=False)]
+        if action == 0:
+            edges = [(picked[0], picked[i], kinds[rng.integers(4)], 1.0) for i in (1, 2)]
+            graph.replace_edges([picked[0]], edges)
+        elif action == 1:
+            graph.remove_nodes([picked[0]])
+        else:
+            graph.replace_edges([], [(picked[1], picked[2], kinds[rng.integers(4)], 0.5)])
+        for node in nodes:
+            for kind in kinds:
+                assert graph.degree(node, kind) == brute(node, kind), (step, node, kind)
