@@ -137,6 +137,12 @@ class StoreCore:
                     logger.debug("caught up to generation %d from %s in %.3f s", generation, report.source,
                                  time.perf_counter() - started)
 
+    def reconfigure(self, config: StoreConfig) -> None:
+        """Use ``config`` from now on (its stored part unchanged; the caller checks)."""
+        with self._memo_lock:
+            self.config = config
+            self._memo = {}  # memoised values may depend on the query-time sections
+
     def memo(self, key: Any, view: ReadView, compute: Callable[[], T]) -> T:
         """A value computed once per generation (time slices, metadata filters)."""
         with self._memo_lock:

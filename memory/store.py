@@ -128,10 +128,33 @@ class MemoryStore:
         except BaseException:
             storage.close()
             raise
-        self.config = settled
         models = Models(settled, trusted, stored_encoder, embedder, extractor)
         self._core = StoreCore(storage, settled, models, cache)
         self._bank: MemoryBank | None = None
+
+    @property
+    def config(self) -> StoreConfig:
+        """The store's configuration.
+
+        Assigning a new :class:`StoreConfig` changes how this object retrieves, ingests,
+        splits and answers time questions from then on. The sections fixed when the store
+        was built (encoder, extractor, graph) must stay as they are: changing them
+        raises :class:`ConfigError` (build a new store instead).
+        """
+        return self._core.config
+
+    @config.setter
+    def config(self, value: StoreConfig) -> None:
+        if not isinstance(value, StoreConfig):
+            raise ConfigError(f"config must be a StoreConfig, not {type(value).__name__}")
+        current = self._core.config
+        if value.stored_part() != current.stored_part():
+            fixed = current.stored_part()
+            changed = sorted(name for name in set(fixed) | set(value.stored_part())
+                             if fixed.get(name) != value.stored_part().get(name))
+            raise ConfigError(f"config.{'/'.join(changed)} is fixed when the store is built; "
+                              "open a new store to change it")
+        self._core.reconfigure(value)
 
     def _open(self, timeout: float, initial: dict[str, str] | None, read_only: bool) -> Storage:
         if self.path.exists() and not self.path.is_dir():

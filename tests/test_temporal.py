@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 
@@ -10,7 +11,7 @@ import pytest
 from memory import StoreConfig, TemporalConfig
 from memory.cli import main as cli_main
 from memory.dump import dump_lines
-from memory.errors import InvalidDocumentError, InvalidQueryError, UnknownEntityError
+from memory.errors import ConfigError, InvalidDocumentError, InvalidQueryError, UnknownEntityError
 from memory.temporal import FactVersion, holding_facts, learned_functional_relations
 from memory.timeexpr import Interval
 from .helpers import location, rows
@@ -229,3 +230,21 @@ def test_passages_are_hidden_by_their_text_dates_and_those_about_the_period_come
                                                                    period_rerank_depth=0)))
     plain.ingest(docs)
     assert len(plain.retrieve(question, top_k=4, mode="dense", as_of=1924)) == 4
+
+
+def test_assigning_the_config_changes_how_the_store_reads_time(make_store):
+    store = make_store()
+    store.ingest([{"id": "old", "text": "Ann Lee was the mayor of Brill.", "valid_from": "2001-01-01",
+                   "valid_to": "2010-01-01"},
+                  {"id": "new", "text": "Bob Stone was the mayor of Brill.", "valid_from": "2010-01-01"}])
+    asked = "Who was the mayor of Brill in 2005?"
+    assert [h.doc_id for h in store.retrieve(asked, top_k=2, mode="dense")] == ["old"]
+    timeless = StoreConfig(temporal=TemporalConfig(query_dates=False))
+    store.config = timeless
+    assert store.config is timeless
+    assert sorted(h.doc_id for h in store.retrieve(asked, top_k=2, mode="dense")) == ["new", "old"]
+    with pytest.raises(ConfigError, match="fixed when the store is built"):
+        store.config = StoreConfig(graph=dataclasses.replace(timeless.graph, synonymy_threshold=0.5))
+    with pytest.raises(ConfigError):
+        store.config = {"temporal": {}}
+    assert store.config is timeless
