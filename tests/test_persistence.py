@@ -108,3 +108,24 @@ def test_reading_a_store_does_not_load_the_encoder(make_store, tmp_path):
         assert reopened.stats()["documents"] == len(BRIDGE_CORPUS)
         assert reopened.get("alice").title == "Alice Varga"
         assert reopened.core.models.loaded_embedder is None  # only the stored vector size was needed
+
+
+def test_check_reports_a_stale_snapshot_and_a_derived_state_unlike_the_database(make_store, tmp_path):
+    store = make_store()
+    store.ingest(BRIDGE_CORPUS)
+    store.close()
+    cache = tmp_path / "store" / "cache"
+    planted = (cache / SNAPSHOT_NAME).read_bytes()  # holds every passage's vector
+    store = make_store()
+    store.forget(BRIDGE_CORPUS[0]["id"])
+    store.close()
+    (cache / SNAPSHOT_NAME).write_bytes(planted)  # a snapshot from before the forget, as a stale writer would leave
+    reopened = make_store()
+    problems = check_store(reopened)
+    assert any("vectors of removed rows" in p for p in problems), problems
+    assert not any("claims generation" in p for p in problems)  # its generation is older, not newer
+    # a derived state that drifted from the database (as a lost catch-up would leave it)
+    with reopened._core.view() as view:
+        keys, _ = view.derived.vectors["document"].arrays()
+        view.derived.vectors["document"].remove([int(keys[0])])
+    assert any("the document index holds" in p for p in check_store(reopened))
