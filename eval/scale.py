@@ -149,16 +149,16 @@ def measure_queries(store: MemoryStore, queries: list[str]) -> dict[str, Any]:
 
 
 _SECOND = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {repo!r})
-from eval.scale import HashEncoder, _open
+from eval.scale import HashEncoder, _open, _peak_rss_mb
 store = _open(sys.argv[1], HashEncoder({dim}), None if sys.argv[2] == "-" else __import__("pathlib").Path(sys.argv[2]))
 began = time.perf_counter()
 with store.view():
     pass
 opened = time.perf_counter() - began
 store.retrieve("warm up the models")
-print(json.dumps({{"open_seconds": opened, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}),
+print(json.dumps({{"open_seconds": opened, "rss_mb": _peak_rss_mb()}}),
       flush=True)
 for line in sys.stdin:
     began = time.perf_counter()
@@ -167,6 +167,18 @@ for line in sys.stdin:
     caught = time.perf_counter() - began
     print(json.dumps({{"catch_up_seconds": caught, "source": store.core.last_catch_up.source}}), flush=True)
 """
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``; ``ru_maxrss`` would
+    keep the parent's peak across fork and exec)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_second_process(location: str, cache: Path | None, store: MemoryStore, size: int, dim: int,
