@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from graphs.kg import GraphMatrix, Node
+from graphs.localppr import SparseValues
 from graphs.retrieve import Ranking, Seed, entity_seeds, fact_seeds, merge_seeds, passage_prior, rank_passages
 from graphs.temporal import WalkSlice, as_of_slice
 
@@ -158,18 +159,12 @@ class _DenseScores:
         return float(self.scores_of([key])[0])
 
     @cached_property
-    def _by_id(self) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(self.ids, kind="stable")
-        return self.ids[order], self.scores[order]
+    def _lookup(self) -> SparseValues:
+        return SparseValues(self.ids, self.scores)
 
     def scores_of(self, keys: list[int]) -> list[float]:
         """Scores of some passages (0 for one out of scope)."""
-        sorted_ids, sorted_scores = self._by_id
-        if not len(sorted_ids):
-            return [0.0] * len(keys)
-        wanted = np.asarray(keys, dtype=np.int64)
-        at = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
-        return np.where(sorted_ids[at] == wanted, sorted_scores[at], 0.0).tolist()
+        return self._lookup(np.asarray(keys, dtype=np.int64)).tolist()
 
 
 def edge_weights(config: RetrievalConfig) -> dict[str, float]:
@@ -422,9 +417,10 @@ class _Retriever:
             method = "push" if len(graph.nodes) >= config.push_min_nodes else "power"
         walk_slice = self._slicer(weights.get("fact", 0.0))
         excluded = self.scope.excluded_documents
+        depth = top_k + len(excluded) + config.dense_lead  # the walk's ranking must be right this deep
         ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
                                 max_iter=config.ppr_max_iter, prior=prior, method=method,
-                                top_k=top_k + len(excluded) + config.dense_lead, walk_slice=walk_slice)
+                                top_k=depth, walk_slice=walk_slice)
         if dense is not None and config.bridge_passages > 0 and config.bridge_candidates > 0:
             bridge = self._bridge_seeds(ranking, dense, config)
             if bridge:
@@ -433,7 +429,7 @@ class _Retriever:
                 self.trace.seeds = shown
                 ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
                                         max_iter=config.ppr_max_iter, prior=prior, method=method,
-                                        top_k=top_k + len(excluded) + config.dense_lead, walk_slice=walk_slice)
+                                        top_k=depth, walk_slice=walk_slice)
         self.trace.ppr = time.perf_counter() - started
         started = time.perf_counter()
         self.trace.walk = ranking
@@ -464,23 +460,16 @@ class _Retriever:
         first = [node for node, _ in ranking.top_passages(config.bridge_passages + len(excluded))
                  if node[1] not in excluded][:config.bridge_passages]
         graph = self.derived.graph
-        mentions = graph.matrix({"mention": 1.0, "topic": 1.0})
-        topics = graph.matrix({"topic": 1.0})
         hop = set(first)
         via: dict[int, tuple[int, int]] = {}
+        # the graph's own adjacency: no whole-graph matrix is built on the query path
         for node in first:
-            row = mentions.index.get(node)
-            if row is None:
-                continue
-            for entity_row in mentions.matrix.indices[mentions.matrix.indptr[row]:mentions.matrix.indptr[row + 1]]:
-                entity = mentions.nodes[int(entity_row)]
-                topic_row = topics.index.get(entity)
-                if entity[0] != "entity" or topic_row is None:
+            for entity in sorted(n for n in graph.neighbours(node) if n[0] == "entity"):
+                if graph.degree(entity, "topic") == 0:
                     continue
-                for passage_row in topics.matrix.indices[topics.matrix.indptr[topic_row]:
-                                                         topics.matrix.indptr[topic_row + 1]]:
-                    target = topics.nodes[int(passage_row)]
-                    if target[0] == "passage" and target not in hop and target[1] not in excluded:
+                for target in sorted(n for n in graph.neighbours(entity) if n[0] == "passage"
+                                     and "topic" in graph.edge_kinds(entity, n)):
+                    if target not in hop and target[1] not in excluded:
                         via.setdefault(target[1], (node[1], entity[1]))
         if not via:
             return []
