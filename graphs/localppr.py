@@ -181,11 +181,22 @@ class LocalPPR:
         k = min(k, len(scores))
         if k == 0:
             return np.zeros(0, dtype=np.int64)
-        part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        part = _largest(scores, k)
         threshold = scores[part].min()
         pool = np.flatnonzero(scores >= threshold)
         ranked = pool[np.lexsort((self.passages[pool], -scores[pool]))][:k]
         return self.passages[ranked[scores[ranked] > 0]]
+
+
+def _largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` largest ``values``, in no order (partitioning from the top end,
+    which numpy does about twice as fast as partitioning the negated values).
+
+    >>> sorted(_largest(np.array([0.3, 0.9, 0.1, 0.5]), 2).tolist())
+    [1, 3]
+    """
+    n = len(values)
+    return np.argpartition(values, n - k)[n - k:] if 0 < k < n else np.arange(min(max(k, 0), n))
 
 
 def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray], np.ndarray],
@@ -210,6 +221,13 @@ def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray
     nodes = np.asarray(nodes, dtype=np.int64)
     if depth <= 0 or len(nodes) == 0:
         return np.zeros(len(nodes)), np.zeros(len(nodes), dtype=bool)
+    if depth == 1:  # one step reads only the nodes' own rows (duplicates are fine)
+        owner, neighbours, weights = walk.rows(nodes, hub_cap)
+        values = np.bincount(owner, weights=weights * density(neighbours), minlength=len(nodes))
+        values = (1.0 - damping) * damping * (values - beta * walk.degree_of(nodes))
+        if hub_cap is None:
+            return values, np.zeros(len(nodes), dtype=bool)
+        return values, walk.row_lengths(nodes) > hub_cap
     levels = [unique_ints(nodes)]
     for _ in range(depth - 1):
         _, neighbours, _ = walk.rows(levels[-1], hub_cap)
@@ -319,12 +337,13 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     passages = walk.passages
     seed_mass = float(seed_weights.sum())
     total = seed_mass + float(prior.sum())
-    passage_degree = walk.degree_of(passages)
-    with_edges = passage_degree > 0
-    safe = np.where(with_edges, passage_degree, 1.0)
-    beta = float(prior[with_edges].sum() / walk.total_degree) if walk.total_degree > 0 else 0.0
-    passage_density = np.where(with_edges, prior / safe, 0.0)
-    spread = float(max(np.abs(passage_density[with_edges] - beta).max(initial=0.0), beta))
+    passage_degree, passage_inverse, isolated = walk.passage_degrees()
+    isolated_prior = float(prior[isolated].sum())
+    beta = ((float(prior.sum()) - isolated_prior) / walk.total_degree
+            if walk.total_degree > 0 else 0.0)
+    passage_density = prior * passage_inverse
+    # (an isolated passage's density is 0, whose deviation beta the max includes anyway)
+    spread = float(max(np.abs(passage_density - beta).max(initial=0.0), beta))
     prior_at = _PassageValues(walk, prior)
     density = _PassageValues(walk, passage_density)
     seeds = _ScratchValues(scratch[2], seed_rows, seed_weights)
@@ -377,8 +396,7 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     # Enough rounds to refine the top k at least (a deep ranking asks for more).
     max_rounds = max(max_rounds, -(-(top_k + 1) // candidates) + 1)
     reach = min(len(passages), candidates * max_rounds + 1)
-    order = (np.argpartition(-estimate, reach - 1)[:reach] if reach < len(passages)
-             else np.arange(len(passages)))
+    order = _largest(estimate, reach)
     order = order[np.lexsort((order, -estimate[order]))]
     taken = 0
     for _ in range(max_rounds):
@@ -428,7 +446,7 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     # Reset weight on a node without edges keeps (1 - a) and loses the rest (power
     # iteration's dangling rule amounts to renormalising by what is kept).
     isolated_seeds = seed_weights[walk.degree_of(seed_rows) <= 0].sum() if len(seed_rows) else 0.0
-    mass = total - damping * float(prior[~with_edges].sum() + isolated_seeds)
+    mass = total - damping * (isolated_prior + float(isolated_seeds))
     return LocalPPR(passages, scores / mass, passages[refined], bounds / mass, estimate_bound / mass,
                     certified, stats, kept_estimate, walk.size)
 

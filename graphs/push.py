@@ -172,14 +172,20 @@ def _run(walk: Walk, local: np.ndarray, state: list, capacity: int,
         target_local = local[targets]
         missing = target_local < 0
         if missing.any():
-            fresh = unique_ints(targets[missing])
-            if used + len(fresh) > capacity:
-                capacity = max(4 * capacity, used + len(fresh))
+            arriving = targets[missing]
+            if used + len(arriving) > capacity:
+                capacity = max(4 * capacity, used + len(arriving))
                 nodes = np.resize(nodes, capacity)
                 degree_local = np.concatenate([degree_local[:used], np.zeros(capacity - used)])
                 estimate = _grow(estimate, used, capacity)
                 residual = _grow(residual, used, capacity)
                 dirty = np.zeros(capacity, dtype=bool)
+            # The distinct new nodes without a sort: every arrival writes its slot into
+            # ``local`` and one per node finds its own there (numpy keeps one write of a
+            # repeated index). ``local`` is set to their final positions right after.
+            slots = np.arange(len(arriving))
+            local[arriving] = slots
+            fresh = arriving[local[arriving] == slots]
             nodes[used:used + len(fresh)] = fresh
             local[fresh] = np.arange(used, used + len(fresh))
             degree_local[used:used + len(fresh)] = walk.degree_of(fresh)

@@ -86,6 +86,9 @@ class Walk:
         self._writes: sp.csr_matrix | None = _shared.get("writes")
         self._write_rows = _shared.get("write_rows", np.zeros(0, dtype=np.int64))
         self._write_degree = _shared.get("write_degree", np.zeros(0))
+        # The stored adjacency as it is (no writes, no new rows): rows and degrees read directly.
+        self._as_stored = (self._writes is None and self.size == self._stored
+                           and len(self._write_rows) == 0)
         self.base_degree = _shared["degree"]
         self.passages = _shared["passages"]
         self.total_degree = _shared["total"]
@@ -154,6 +157,23 @@ class Walk:
                     self._shared["passage_index"] = index
         return index
 
+    def passage_degrees(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Degree of each row of :attr:`passages` in this walk, its inverse (0 without
+        edges) and the positions of the passages without edges; computed once per walk.
+
+        >>> a = sp.csr_matrix(np.array([[0, 2.0, 0], [2.0, 0, 0], [0, 0, 0]]))
+        >>> [x.tolist() for x in Walk(a, passages=np.array([1, 2])).passage_degrees()]
+        [[2.0, 0.0], [0.5, 0.0], [1]]
+        """
+        cached = self.__dict__.get("_passage_degrees")
+        if cached is None:
+            degree = self.degree_of(self.passages)
+            connected = degree > 0
+            inverse = np.where(connected, 1.0 / np.where(connected, degree, 1.0), 0.0)
+            cached = (degree, inverse, np.flatnonzero(~connected))
+            self._passage_degrees = cached  # a race computes the same arrays twice
+        return cached
+
     @property
     def sliced(self) -> bool:
         """Whether a slice is applied."""
@@ -190,6 +210,8 @@ class Walk:
     def _graph_degree(self, nodes: np.ndarray) -> np.ndarray:
         """Degrees before the slice (stored adjacency plus writes)."""
         nodes = np.asarray(nodes, dtype=np.int64)
+        if self._as_stored:
+            return self.base_degree[nodes]
         stored = nodes < self._stored
         degree = np.where(stored, self.base_degree[np.where(stored, nodes, 0)], 0.0)
         if len(self._write_rows):
@@ -250,6 +272,8 @@ class Walk:
         Without ``matrix``: the graph before the slice (stored rows, then writes),
         grouped by owner.
         """
+        if matrix is None and self._as_stored:
+            matrix = self.adjacency
         if matrix is None:
             found = self._gather(np.where(nodes < self._stored, nodes, 0), self.adjacency) \
                 if self._stored else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
@@ -274,7 +298,7 @@ class Walk:
     def _sampled(self, nodes: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`_gather`, but rows longer than ``cap`` give ``cap`` evenly spaced
         entries, reweighted to the row's full weight."""
-        if self._writes is not None or (nodes >= self._stored).any():
+        if not self._as_stored:
             return self._gather(nodes)  # rows changed by writes are read whole
         a = self.adjacency
         starts = a.indptr[nodes]
@@ -283,14 +307,16 @@ class Walk:
         total = int(lengths.sum())
         owner = np.repeat(np.arange(len(nodes)), lengths)
         offsets = np.cumsum(lengths) - lengths
-        step = np.arange(total) - np.repeat(offsets, lengths)
-        index = np.repeat(starts, lengths) + (step * np.repeat(full, lengths)) // np.repeat(
-            np.maximum(lengths, 1), lengths)
+        index = np.arange(total) + np.repeat(starts - offsets, lengths)
+        long = np.flatnonzero(full > cap)
+        if len(long):  # a long row's cap entries, evenly spaced over it
+            spaced = starts[long, None] + (np.arange(cap) * full[long, None]) // cap
+            index[(offsets[long, None] + np.arange(cap)).ravel()] = spaced.ravel()
         weights = a.data[index]
-        long = full > cap
-        if long.any():
+        if len(long):
             kept = np.bincount(owner, weights=weights, minlength=len(nodes)).astype(np.float64)
-            scale = np.where(long, self.base_degree[nodes] / np.where(kept > 0, kept, 1.0), 1.0)
+            scale = np.ones(len(nodes))
+            scale[long] = self.base_degree[nodes[long]] / np.where(kept[long] > 0, kept[long], 1.0)
             weights = weights * scale[owner]
         return owner, a.indices[index].astype(np.int64), weights
 
