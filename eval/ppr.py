@@ -154,7 +154,9 @@ def store_agreement(dataset_name: str, store_dir: Path | None, limit: int | None
     Each question is asked as retrieval asks it (``hipporag``, top 5, with the as-of
     slice of a question that names a time); the walk it made (``store.last_query.walk``)
     is then ranked exactly by power iteration on the same graph, slice and reset vector.
-    The push runs with the store's defaults (``--set`` applies to the synthetic part).
+    The push runs with the store's other defaults (``--set`` applies to the synthetic part);
+    the method is forced to ``push``, since the default (``auto``) walks graphs below
+    ``push_min_nodes`` by power iteration, which would compare the reference with itself.
     """
     from eval.datasets import load_named
     from memory import MemoryStore
@@ -165,9 +167,10 @@ def store_agreement(dataset_name: str, store_dir: Path | None, limit: int | None
     timing: dict[str, list[float]] = {"power": [], "push": []}
     with MemoryStore(workdir) as store:
         store.ingest(dataset.corpus)
+        pushing = dataclasses.replace(store.config.retrieval, ppr_method="push")
         for item in tqdm(dataset.questions, desc=dataset_name, unit="question", leave=False,
                          disable=None):
-            store.retrieve(item.question, top_k=5)
+            store.retrieve(item.question, top_k=5, config=pushing)
             trace = store.last_query
             ranking = trace.walk
             record: dict[str, Any] = {"id": item.id}
@@ -175,6 +178,7 @@ def store_agreement(dataset_name: str, store_dir: Path | None, limit: int | None
                 record["fallback"] = True
                 rows.append(record)
                 continue
+            record["method"] = ranking.method
             push_top = [node for node, _ in ranking.top_passages(5)]
             timing["push"].append(trace.ppr)
             began = time.perf_counter()
@@ -183,9 +187,10 @@ def store_agreement(dataset_name: str, store_dir: Path | None, limit: int | None
             passages = ranking.matrix.rows_of_kind("passage")
             order = passages[np.lexsort((passages, -exact[passages]))][:5]
             exact_top = [ranking.matrix.nodes[r] for r in order.tolist() if exact[r] > 0]
-            docs = store.db.documents_by_key({n[1] for n in push_top + exact_top})
-            ranked = {"power": [docs[n[1]][0] for n in exact_top],
-                      "push": [docs[n[1]][0] for n in push_top]}
+            with store.view() as view:
+                doc_ids = view.storage.documents.ids({n[1] for n in push_top + exact_top})
+            ranked = {"power": [doc_ids[n[1]] for n in exact_top],
+                      "push": [doc_ids[n[1]] for n in push_top]}
             record["same_order"] = ranked["power"] == ranked["push"]
             record["same_set"] = set(ranked["power"]) == set(ranked["push"])
             record["sliced"] = trace.as_of is not None
@@ -200,6 +205,7 @@ def store_agreement(dataset_name: str, store_dir: Path | None, limit: int | None
         "agreement_top5_ordered": round(sum(r["same_order"] for r in walked) / max(1, len(walked)), 4),
         "agreement_top5_set": round(sum(r["same_set"] for r in walked) / max(1, len(walked)), 4),
         "power_iteration": _summary(timing["power"]), "push_rank_passages": _summary(timing["push"]),
+        "methods": sorted({r["method"] for r in walked}),
     }
     for method in ("power", "push"):
         for k in (2, 5):

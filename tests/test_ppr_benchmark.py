@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from eval.ppr import main, synthetic_benchmark
+import pytest
+
+from eval.ppr import main, store_agreement, synthetic_benchmark
 
 
 def test_synthetic_benchmark_reports_times_ratios_and_agreement():
@@ -25,3 +27,13 @@ def test_cli_writes_json_and_a_table(tmp_path, capsys):
     assert result["push_settings"]["depth"] == 2
     assert result["synthetic"][0]["nodes"] == 1100 and "igraph_prpack" not in result["synthetic"][0]
     assert "| 1,100 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_store_agreement_ranks_with_the_push_whatever_the_default(tmp_path):
+    # the bundled sample's graph is far below push_min_nodes, where the default walks by
+    # power iteration: the agreement must still compare the push with power iteration
+    out = store_agreement("musique-sample", tmp_path / "store", limit=4)["summary"]
+    assert out["graph_queries"] > 0
+    assert out["methods"] == ["push"]
+    assert 0.0 <= out["agreement_top5_set"] <= 1.0
