@@ -41,6 +41,18 @@ def _pair(a: Node, b: Node) -> tuple[Node, Node]:
     return (a, b) if a <= b else (b, a)
 
 
+def _kind_weights(held: tuple[EdgeKind, float] | dict[EdgeKind, float] | None
+                  ) -> Iterable[tuple[EdgeKind, float]]:
+    """(kind, weight) of a pair's entry in ``KnowledgeGraph._edges`` (None: no edge).
+
+    >>> list(_kind_weights(("fact", 2.0))), list(_kind_weights({"fact": 2.0, "synonym": 1.0}))
+    ([('fact', 2.0)], [('fact', 2.0), ('synonym', 1.0)])
+    """
+    if held is None:
+        return ()
+    return (held,) if isinstance(held, tuple) else held.items()
+
+
 @dataclass(frozen=True)
 class GraphMatrix:
     """A CSR adjacency matrix with the node order it uses.
@@ -117,10 +129,13 @@ class KnowledgeGraph:
 
     def __init__(self) -> None:
         self._nodes: set[Node] = set()
-        self._edges: dict[tuple[Node, Node], dict[EdgeKind, float]] = {}
+        # per node pair, its weight by edge kind: a (kind, weight) tuple for the usual single
+        # kind, a dict when a pair has several (see _kind_weights)
+        self._edges: dict[tuple[Node, Node], tuple[EdgeKind, float] | dict[EdgeKind, float]] = {}
         self._adjacent: dict[Node, set[Node]] = {}
-        # per node, how many neighbours it reaches by each edge kind (degree by kind, O(1))
-        self._kind_degree: dict[Node, dict[EdgeKind, int]] = {}
+        # per edge kind, how many neighbours each node reaches by it (degree by kind, O(1);
+        # one dict per kind rather than one per node: a node has one or two kinds)
+        self._kind_degree: dict[EdgeKind, dict[Node, int]] = {kind: {} for kind in EDGE_KINDS}
         self._cache: dict[tuple[str, ...], GraphMatrix] = {}
         # Walk structures kept current by edits: per weighting, the state and how far it
         # has read the edit log.
@@ -143,11 +158,14 @@ class KnowledgeGraph:
                 self._record("add", node)
 
     def _drop_pair(self, a: Node, b: Node) -> None:
-        for kind in self._edges.pop(_pair(a, b), {}):
+        for kind, _ in _kind_weights(self._edges.pop(_pair(a, b), None)):
+            counts = self._kind_degree[kind]
             for end in (a, b):
-                counts = self._kind_degree.get(end)
-                if counts is not None:
-                    counts[kind] -= 1
+                left = counts.get(end, 0) - 1
+                if left > 0:
+                    counts[end] = left
+                else:
+                    counts.pop(end, None)
 
     def remove_nodes(self, nodes: Iterable[Node]) -> None:
         """Remove nodes and every edge touching them."""
@@ -159,7 +177,8 @@ class KnowledgeGraph:
                 if other != node:
                     self._adjacent[other].discard(node)
                 self._record("pair", node, other)
-            self._kind_degree.pop(node, None)
+            for counts in self._kind_degree.values():
+                counts.pop(node, None)
             self._nodes.discard(node)
             self._cache.clear()
             self._record("remove", node)
@@ -190,12 +209,23 @@ class KnowledgeGraph:
             if a == b:
                 continue
             self.add_nodes((a, b))
-            kinds = self._edges.setdefault(_pair(a, b), {})
-            if kind not in kinds:
+            pair, weight = _pair(a, b), float(weight)
+            held = self._edges.get(pair)
+            new_kind = True
+            if held is None:
+                self._edges[pair] = (kind, weight)
+            elif isinstance(held, tuple):
+                if held[0] == kind:
+                    self._edges[pair], new_kind = (kind, held[1] + weight), False
+                else:
+                    self._edges[pair] = {held[0]: held[1], kind: weight}
+            else:
+                new_kind = kind not in held
+                held[kind] = held.get(kind, 0.0) + weight
+            if new_kind:
+                counts = self._kind_degree[kind]
                 for end in (a, b):
-                    counts = self._kind_degree.setdefault(end, {})
-                    counts[kind] = counts.get(kind, 0) + 1
-            kinds[kind] = kinds.get(kind, 0.0) + float(weight)
+                    counts[end] = counts.get(end, 0) + 1
             self._adjacent[a].add(b)
             self._adjacent[b].add(a)
             self._record("pair", a, b)
@@ -214,13 +244,13 @@ class KnowledgeGraph:
 
     def edge_kinds(self, a: Node, b: Node) -> dict[EdgeKind, float]:
         """Weight per edge kind between two nodes (empty when not adjacent)."""
-        return dict(self._edges.get(_pair(a, b), {}))
+        return dict(_kind_weights(self._edges.get(_pair(a, b))))
 
     def edge_counts(self) -> dict[EdgeKind, int]:
         """Number of node pairs carrying each edge kind."""
         counts = dict.fromkeys(EDGE_KINDS, 0)
-        for kinds in self._edges.values():
-            for kind in kinds:
+        for held in self._edges.values():
+            for kind, _ in _kind_weights(held):
                 counts[kind] += 1
         return counts
 
@@ -228,7 +258,8 @@ class KnowledgeGraph:
         """Number of neighbours, optionally only over edges of one kind."""
         if kind is None:
             return len(self.neighbours(node))
-        return self._kind_degree.get(node, {}).get(kind, 0)
+        counts = self._kind_degree.get(kind)
+        return counts.get(node, 0) if counts is not None else 0
 
     def walk_view(self, kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float] = EDGE_KINDS) -> WalkView:
         """The graph as local pushes walk it, caught up with edits instead of rebuilt.
@@ -272,8 +303,7 @@ class KnowledgeGraph:
                 entry[1] -= start
 
     def _weight(self, a: Node, b: Node, scale: Mapping[EdgeKind, float]) -> float:
-        by_kind = self._edges.get(_pair(a, b))
-        return sum(w * scale.get(k, 0.0) for k, w in by_kind.items()) if by_kind else 0.0
+        return sum(w * scale.get(k, 0.0) for k, w in _kind_weights(self._edges.get(_pair(a, b))))
 
     @staticmethod
     def _scale(kinds: Iterable[EdgeKind] | Mapping[EdgeKind, float]) -> tuple[dict, tuple]:
@@ -296,8 +326,8 @@ class KnowledgeGraph:
         nodes = sorted(self._nodes)
         index = {node: i for i, node in enumerate(nodes)}
         rows, cols, weights = [], [], []
-        for (a, b), by_kind in self._edges.items():
-            weight = sum(w * scale.get(k, 0.0) for k, w in by_kind.items())
+        for (a, b), held in self._edges.items():
+            weight = sum(w * scale.get(k, 0.0) for k, w in _kind_weights(held))
             if weight > 0:
                 rows.append(index[a])
                 cols.append(index[b])
@@ -336,7 +366,7 @@ class KnowledgeGraph:
         index = {node: i for i, node in enumerate(nodes)}
         kind_code = {kind: code for code, kind in enumerate(EDGE_KINDS)}
         rows = sorted((index[a], index[b], kind_code[kind], weight)
-                      for (a, b), by_kind in self._edges.items() for kind, weight in by_kind.items())
+                      for (a, b), held in self._edges.items() for kind, weight in _kind_weights(held))
         node_code = {kind: code for code, kind in enumerate(NODE_KINDS)}
         return {
             "node_kinds": np.array([node_code[n[0]] for n in nodes], dtype=np.int8),
@@ -392,7 +422,8 @@ class KnowledgeGraph:
             name = f"{node[0]}:{node[1]}"
             graph.add_node(name, kind=node[0], key=node[1],
                            label=(labels or {}).get(node, name))
-        for (a, b), by_kind in self._edges.items():
+        for (a, b), held in self._edges.items():
+            by_kind = dict(_kind_weights(held))
             graph.add_edge(f"{a[0]}:{a[1]}", f"{b[0]}:{b[1]}",
                            weight=sum(by_kind.values()), **by_kind)
         return graph

@@ -123,9 +123,13 @@ class DerivedState:
         graph = KnowledgeGraph()
         entities = storage.graph.all_entities()
         documents = storage.documents.all_keys()
-        graph.add_nodes([("entity", k) for k in sorted(entities)] + [("passage", k) for k in documents])
+        # one tuple per node, shared by its edges (a tuple per edge end cost about a tenth
+        # of a reader's memory)
+        nodes: dict[Node, Node] = {n: n for n in [("entity", k) for k in sorted(entities)]
+                                   + [("passage", k) for k in documents]}
+        graph.add_nodes(nodes)
         rows = storage.graph.all_edges()
-        graph.replace_edges([], self._edges(storage, rows, entities))
+        graph.replace_edges([], self._edges(storage, rows, entities, nodes))
         self.graph = graph
 
     def _refresh_graph(self, storage: Storage, entity_keys: set[int], document_keys: set[int]) -> None:
@@ -141,15 +145,19 @@ class DerivedState:
         self.graph.replace_edges(nodes, self._edges(storage, rows, None))
 
     @staticmethod
-    def _edges(storage: Storage, rows: list[EdgeRow], names: dict[int, str] | None) -> list:
-        edges = [((ka, a), (kb, b), kind, weight) for ka, a, kb, b, kind, weight in rows]
+    def _edges(storage: Storage, rows: list[EdgeRow], names: dict[int, str] | None,
+               nodes: dict[Node, Node] | None = None) -> list:
+        """Edges of ``rows`` plus their topic edges; ends are the tuples of ``nodes`` where given."""
+        known = nodes or {}
+        edges = [(known.get((ka, a), (ka, a)), known.get((kb, b), (kb, b)), kind, weight)
+                 for ka, a, kb, b, kind, weight in rows]
         mentions = [(a, b) for _, a, _, b, kind, _ in rows if kind == "mention"]
         # the passage-title ("topic") edge: a mention of the entity that the passage's title names
         titles = {key: normalize_phrase(title) for key, title in storage.documents.titles({d for _, d in mentions}).items()}
         wanted = {e for e, d in mentions if d in titles}
         names = {k: names[k] for k in wanted} if names is not None else storage.graph.entity_names(wanted)
-        edges += [(("entity", e), ("passage", d), "topic", 1.0) for e, d in mentions
-                  if d in titles and names.get(e) == titles[d]]
+        edges += [(known.get(("entity", e), ("entity", e)), known.get(("passage", d), ("passage", d)),
+                   "topic", 1.0) for e, d in mentions if d in titles and names.get(e) == titles[d]]
         return edges
 
     # -- lexical index --------------------------------------------------------------------------

@@ -63,17 +63,26 @@ def test_plot_writes_a_png(tmp_path) -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(SystemExit):
         main(["--forget-fraction", "1.5"])
+    with pytest.raises(SystemExit):
+        main(["--refit-seeds", "0"])
 
 
 @pytest.mark.slow
 def test_full_run_on_the_bundled_sample(tmp_path) -> None:
     out = tmp_path / "bank.json"
     assert main(["--dataset", "musique-sample", "--skip-multihop", "--json", str(out), "--single-forgets", "3",
-                 "--updates", "3", "--baseline-epochs", "2", "--workdir", str(tmp_path), "--quiet"]) == 0
+                 "--updates", "3", "--baseline-epochs", "2", "--workdir", str(tmp_path), "--quiet",
+                 "--refit-seeds", "2"]) == 0
     result = json.loads(out.read_text())
     hierarchical = result["closed_book"]["hierarchical bank"]["recall"]["all"]
     assert hierarchical > result["closed_book"]["dense FFN (same parameters)"]["recall"]["all"]
     forgetting = result["forgetting"]
     assert forgetting["forgotten_pairs"]["after"] <= forgetting["forgotten_pairs"]["before"]
     assert forgetting["single_document_forget"]["bit_identical_to_scratch"]
+    # answers the subject still holds are left out of the second rate, never added
+    assert forgetting["forgotten_pairs_not_still_held"]["after"] <= forgetting["forgotten_pairs"]["after"]
+    refits = forgetting["refits"]
+    assert len(refits["seeds"]) == 2 and len(refits["forgotten_pairs"]["rates"]) == 2
+    # the last refit (the run's own seed) is the bank the abstention section reads
+    assert refits["forgotten_pairs"]["rates"][-1] == forgetting["forgotten_pairs"]["never_trained"]
     assert result["updates"]["new_object_recalled"] >= 0.9
