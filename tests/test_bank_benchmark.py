@@ -64,7 +64,7 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(SystemExit):
         main(["--forget-fraction", "1.5"])
     with pytest.raises(SystemExit):
-        main(["--refit-seeds", "0"])
+        main(["--forget-seeds", "0"])
 
 
 @pytest.mark.slow
@@ -72,7 +72,7 @@ def test_full_run_on_the_bundled_sample(tmp_path) -> None:
     out = tmp_path / "bank.json"
     assert main(["--dataset", "musique-sample", "--skip-multihop", "--json", str(out), "--single-forgets", "3",
                  "--updates", "3", "--baseline-epochs", "2", "--workdir", str(tmp_path), "--quiet",
-                 "--refit-seeds", "2"]) == 0
+                 "--forget-seeds", "2"]) == 0
     result = json.loads(out.read_text())
     hierarchical = result["closed_book"]["hierarchical bank"]["recall"]["all"]
     assert hierarchical > result["closed_book"]["dense FFN (same parameters)"]["recall"]["all"]
@@ -81,8 +81,11 @@ def test_full_run_on_the_bundled_sample(tmp_path) -> None:
     assert forgetting["single_document_forget"]["bit_identical_to_scratch"]
     # answers the subject still holds are left out of the second rate, never added
     assert forgetting["forgotten_pairs_not_still_held"]["after"] <= forgetting["forgotten_pairs"]["after"]
-    refits = forgetting["refits"]
-    assert len(refits["seeds"]) == 2 and len(refits["forgotten_pairs"]["rates"]) == 2
-    # the last refit (the run's own seed) is the bank the abstention section reads
-    assert refits["forgotten_pairs"]["rates"][-1] == forgetting["forgotten_pairs"]["never_trained"]
+    by_seed = forgetting["by_seed"]
+    assert [row["seed"] for row in by_seed["per_seed"]] == [0, 1]
+    # the run's own seed repeats the main forgetting section exactly (same fit, same documents)
+    first = by_seed["per_seed"][0]["forgotten_pairs"]
+    assert first == {"after": forgetting["forgotten_pairs"]["after"],
+                     "never": forgetting["forgotten_pairs"]["never_trained"]}
+    assert by_seed["forgotten_pairs"]["difference_standard_error"] is not None
     assert result["updates"]["new_object_recalled"] >= 0.9
