@@ -373,11 +373,15 @@ def seeded_forgetting(store_dir: Path, workdir: Path, open_store: Any, probes: S
             rows.append(row)
         shutil.rmtree(copy, ignore_errors=True)
     summary: dict[str, Any] = {"seeds": len(rows), "per_seed": rows}
+    measured = [r for r in rows if r["pairs"]]  # a forget that removed no whole pair has no rate
     for name in ("forgotten_pairs", "not_still_held"):
-        differences = np.array([r[name]["after"] - r[name]["never"] for r in rows])
-        error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(rows) > 1 else None
-        summary[name] = {"after_mean": round(float(np.mean([r[name]["after"] for r in rows])), 4),
-                         "never_mean": round(float(np.mean([r[name]["never"] for r in rows])), 4),
+        if not measured:
+            summary[name] = None
+            continue
+        differences = np.array([r[name]["after"] - r[name]["never"] for r in measured])
+        error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(measured) > 1 else None
+        summary[name] = {"after_mean": round(float(np.mean([r[name]["after"] for r in measured])), 4),
+                         "never_mean": round(float(np.mean([r[name]["never"] for r in measured])), 4),
                          "difference_mean": round(float(differences.mean()), 4),
                          "difference_standard_error": None if error is None else round(error, 4)}
     return summary

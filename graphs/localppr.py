@@ -189,14 +189,21 @@ class LocalPPR:
 
 
 def _largest(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of ``k`` largest ``values``, in no order (partitioning from the top end,
-    which numpy does about twice as fast as partitioning the negated values).
+    """Indices of the ``k`` largest ``values``, ties at the cut taken by the smallest index,
+    in no particular order (partitioned from the top end, which numpy does about twice as
+    fast as partitioning the negated values).
 
     >>> sorted(_largest(np.array([0.3, 0.9, 0.1, 0.5]), 2).tolist())
     [1, 3]
+    >>> _largest(np.array([1.0, 2.0, 1.0, 1.0]), 2).tolist()
+    [1, 0]
     """
     n = len(values)
-    return np.argpartition(values, n - k)[n - k:] if 0 < k < n else np.arange(min(max(k, 0), n))
+    if not 0 < k < n:
+        return np.arange(min(max(k, 0), n))
+    cut = values[np.argpartition(values, n - k)[n - k:]].min()
+    above = np.flatnonzero(values > cut)
+    return np.concatenate([above, np.flatnonzero(values == cut)[:k - len(above)]])
 
 
 def prior_diffusion(walk: Walk, nodes: np.ndarray, density: Callable[[np.ndarray], np.ndarray],
@@ -337,11 +344,11 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     passages = walk.passages
     seed_mass = float(seed_weights.sum())
     total = seed_mass + float(prior.sum())
-    passage_degree, passage_inverse, isolated = walk.passage_degrees()
-    isolated_prior = float(prior[isolated].sum())
-    beta = ((float(prior.sum()) - isolated_prior) / walk.total_degree
-            if walk.total_degree > 0 else 0.0)
-    passage_density = prior * passage_inverse
+    passage_degree, safe, with_edges = walk.passage_degrees()
+    all_connected = bool(with_edges.all())
+    connected_prior = float(prior.sum() if all_connected else prior[with_edges].sum())
+    beta = connected_prior / walk.total_degree if walk.total_degree > 0 else 0.0
+    passage_density = prior / safe if all_connected else np.where(with_edges, prior / safe, 0.0)
     # (an isolated passage's density is 0, whose deviation beta the max includes anyway)
     spread = float(max(np.abs(passage_density - beta).max(initial=0.0), beta))
     prior_at = _PassageValues(walk, prior)
@@ -446,6 +453,7 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     # Reset weight on a node without edges keeps (1 - a) and loses the rest (power
     # iteration's dangling rule amounts to renormalising by what is kept).
     isolated_seeds = seed_weights[walk.degree_of(seed_rows) <= 0].sum() if len(seed_rows) else 0.0
+    isolated_prior = 0.0 if all_connected else float(prior[~with_edges].sum())
     mass = total - damping * (isolated_prior + float(isolated_seeds))
     return LocalPPR(passages, scores / mass, passages[refined], bounds / mass, estimate_bound / mass,
                     certified, stats, kept_estimate, walk.size)

@@ -93,20 +93,19 @@ def forward_push(walk: Walk, sources: list[tuple[np.ndarray, np.ndarray]], dampi
     capacity = max(4096, 16 * len(first))
     nodes = np.zeros(capacity, dtype=np.int64)
     nodes[:len(first)] = first
-    local[first] = np.arange(len(first))
     used = len(first)
     estimate = np.zeros((count, capacity))
     residual = np.zeros((count, capacity))
-    for i, (src, weights) in enumerate(sources):
-        np.add.at(residual[i], local[np.asarray(src, dtype=np.int64)], np.asarray(weights, float))
     degree_local = np.zeros(capacity)
-    degree_local[:used] = walk.degree_of(first)
-    candidates = np.arange(used)
     pushes = edges = 0
-    state = [nodes, used]
+    state = [nodes, used]  # the rows set in ``local``, restored to -1 whatever happens
     try:
+        local[first] = np.arange(len(first))
+        for i, (src, weights) in enumerate(sources):
+            np.add.at(residual[i], local[np.asarray(src, dtype=np.int64)], np.asarray(weights, float))
+        degree_local[:used] = walk.degree_of(first)
         pushes, edges, used, nodes, estimate, residual = _run(
-            walk, local, state, capacity, estimate, residual, degree_local, candidates,
+            walk, local, state, capacity, estimate, residual, degree_local, np.arange(used),
             eps, damping, max_pushes)
     finally:
         local[state[0][:state[1]]] = -1
@@ -172,25 +171,27 @@ def _run(walk: Walk, local: np.ndarray, state: list, capacity: int,
         target_local = local[targets]
         missing = target_local < 0
         if missing.any():
+            # The distinct new nodes, without sorting every arrival: each writes its slot into
+            # ``local`` and one per node finds its own there (numpy keeps one of the writes to
+            # a repeated index); ``local`` is restored at once, and the few distinct ones are
+            # sorted so that rows (and sums) come in the same order on every run.
             arriving = targets[missing]
-            if used + len(arriving) > capacity:
-                capacity = max(4 * capacity, used + len(arriving))
+            slots = np.arange(len(arriving))
+            local[arriving] = slots
+            fresh = np.sort(arriving[local[arriving] == slots])
+            local[arriving] = -1
+            if used + len(fresh) > capacity:
+                capacity = max(4 * capacity, used + len(fresh))
                 nodes = np.resize(nodes, capacity)
                 degree_local = np.concatenate([degree_local[:used], np.zeros(capacity - used)])
                 estimate = _grow(estimate, used, capacity)
                 residual = _grow(residual, used, capacity)
                 dirty = np.zeros(capacity, dtype=bool)
-            # The distinct new nodes without a sort: every arrival writes its slot into
-            # ``local`` and one per node finds its own there (numpy keeps one write of a
-            # repeated index). ``local`` is set to their final positions right after.
-            slots = np.arange(len(arriving))
-            local[arriving] = slots
-            fresh = arriving[local[arriving] == slots]
             nodes[used:used + len(fresh)] = fresh
+            state[0], state[1] = nodes, used + len(fresh)  # before ``local`` points at them
             local[fresh] = np.arange(used, used + len(fresh))
             degree_local[used:used + len(fresh)] = walk.degree_of(fresh)
             used += len(fresh)
-            state[0], state[1] = nodes, used
             target_local = local[targets]
         if single:
             np.add.at(residual[0], target_local, amounts)

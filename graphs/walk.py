@@ -158,19 +158,18 @@ class Walk:
         return index
 
     def passage_degrees(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Degree of each row of :attr:`passages` in this walk, its inverse (0 without
-        edges) and the positions of the passages without edges; computed once per walk.
+        """Degree of each row of :attr:`passages` in this walk, the same with 1 where it
+        is 0 (safe to divide by), and whether each passage has edges; computed once per walk.
 
         >>> a = sp.csr_matrix(np.array([[0, 2.0, 0], [2.0, 0, 0], [0, 0, 0]]))
         >>> [x.tolist() for x in Walk(a, passages=np.array([1, 2])).passage_degrees()]
-        [[2.0, 0.0], [0.5, 0.0], [1]]
+        [[2.0, 0.0], [2.0, 1.0], [True, False]]
         """
         cached = self.__dict__.get("_passage_degrees")
         if cached is None:
             degree = self.degree_of(self.passages)
             connected = degree > 0
-            inverse = np.where(connected, 1.0 / np.where(connected, degree, 1.0), 0.0)
-            cached = (degree, inverse, np.flatnonzero(~connected))
+            cached = (degree, np.where(connected, degree, 1.0), connected)
             self._passage_degrees = cached  # a race computes the same arrays twice
         return cached
 
@@ -298,8 +297,8 @@ class Walk:
     def _sampled(self, nodes: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`_gather`, but rows longer than ``cap`` give ``cap`` evenly spaced
         entries, reweighted to the row's full weight."""
-        if not self._as_stored:
-            return self._gather(nodes)  # rows changed by writes are read whole
+        if self._writes is not None or (nodes >= self._stored).any():
+            return self._gather(nodes)  # rows changed by writes (and new rows) are read whole
         a = self.adjacency
         starts = a.indptr[nodes]
         full = a.indptr[nodes + 1] - starts

@@ -417,7 +417,12 @@ class _Retriever:
             method = "push" if len(graph.nodes) >= config.push_min_nodes else "power"
         walk_slice = self._slicer(weights.get("fact", 0.0))
         excluded = self.scope.excluded_documents
-        depth = top_k + len(excluded) + config.dense_lead  # the walk's ranking must be right this deep
+        # The walk's ranking must be right this deep. Out-of-scope passages are cut out of
+        # the walk and carry no prior, so they score 0 and take no place, unless a seed sits
+        # on one (an as-of query can hide hundreds: counting them all made the push refine
+        # hundreds of passages).
+        seeded_out = sum(1 for seed in seeds if seed.node[0] == "passage" and seed.node[1] in excluded)
+        depth = top_k + seeded_out + config.dense_lead
         ranking = rank_passages(graph, seeds, config.damping, weights, tol=config.ppr_tol,
                                 max_iter=config.ppr_max_iter, prior=prior, method=method,
                                 top_k=depth, walk_slice=walk_slice)

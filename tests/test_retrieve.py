@@ -174,3 +174,27 @@ def test_local_push_and_power_iteration_rank_alike(bridge_store):
             push = bridge_store.retrieve(query, top_k=4, config=RetrievalConfig(ppr_method="push"), as_of=as_of)
             assert [h.doc_id for h in push] == [h.doc_id for h in power]
             assert [round(h.score, 6) for h in push] == pytest.approx([round(h.score, 6) for h in power], abs=1e-4)
+
+
+def test_out_of_scope_passages_do_not_deepen_the_push(make_store, monkeypatch):
+    # passages outside a `where` scope are cut out of the walk and carry no prior, so the
+    # push must rank as deep as asked, not as deep as asked plus every hidden passage
+    import graphs.retrieve
+
+    store = make_store()
+    store.ingest([dict(doc, metadata={"part": "kept" if i % 3 == 0 else "hidden"})
+                  for i, doc in enumerate(BRIDGE_CORPUS)])
+    hidden = sum(1 for i in range(len(BRIDGE_CORPUS)) if i % 3)
+    asked = []
+    original = graphs.retrieve.local_ppr
+
+    def recording(*args, **kwargs):
+        asked.append(args[5])  # top_k
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(graphs.retrieve, "local_ppr", recording)
+    scope = {"part": "kept"}
+    push = store.retrieve(QUESTION, top_k=2, config=RetrievalConfig(ppr_method="push"), where=scope)
+    power = store.retrieve(QUESTION, top_k=2, config=RetrievalConfig(ppr_method="power"), where=scope)
+    assert [h.doc_id for h in push] == [h.doc_id for h in power]
+    assert asked and max(asked) == 2 + RetrievalConfig().dense_lead < 2 + hidden
