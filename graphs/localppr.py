@@ -181,10 +181,8 @@ class LocalPPR:
         k = min(k, len(scores))
         if k == 0:
             return np.zeros(0, dtype=np.int64)
-        part = _largest(scores, k)
-        threshold = scores[part].min()
-        pool = np.flatnonzero(scores >= threshold)
-        ranked = pool[np.lexsort((self.passages[pool], -scores[pool]))][:k]
+        part = _largest(scores, k)  # ties at the cut by smallest row (``passages`` is sorted)
+        ranked = part[np.lexsort((self.passages[part], -scores[part]))]
         return self.passages[ranked[scores[ranked] > 0]]
 
 
@@ -344,7 +342,7 @@ def _local_ppr(walk: Walk, seed_rows: np.ndarray, seed_weights: np.ndarray, prio
     passages = walk.passages
     seed_mass = float(seed_weights.sum())
     total = seed_mass + float(prior.sum())
-    passage_degree, safe, with_edges = walk.passage_degrees()
+    passage_degree, safe, with_edges = walk.passage_degrees
     all_connected = bool(with_edges.all())
     connected_prior = float(prior.sum() if all_connected else prior[with_edges].sum())
     beta = connected_prior / walk.total_degree if walk.total_degree > 0 else 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -157,21 +158,18 @@ class Walk:
                     self._shared["passage_index"] = index
         return index
 
+    @cached_property
     def passage_degrees(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Degree of each row of :attr:`passages` in this walk, the same with 1 where it
         is 0 (safe to divide by), and whether each passage has edges; computed once per walk.
 
         >>> a = sp.csr_matrix(np.array([[0, 2.0, 0], [2.0, 0, 0], [0, 0, 0]]))
-        >>> [x.tolist() for x in Walk(a, passages=np.array([1, 2])).passage_degrees()]
+        >>> [x.tolist() for x in Walk(a, passages=np.array([1, 2])).passage_degrees]
         [[2.0, 0.0], [2.0, 1.0], [True, False]]
         """
-        cached = self.__dict__.get("_passage_degrees")
-        if cached is None:
-            degree = self.degree_of(self.passages)
-            connected = degree > 0
-            cached = (degree, np.where(connected, degree, 1.0), connected)
-            self._passage_degrees = cached  # a race computes the same arrays twice
-        return cached
+        degree = self.degree_of(self.passages)
+        connected = degree > 0
+        return degree, np.where(connected, degree, 1.0), connected
 
     @property
     def sliced(self) -> bool:
