@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("hipporag", "hipporag1", "dense", "bm25", "hybrid")
 _TRACES = threading.local()
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,6 +77,68 @@ class QueryTrace:
         rows = matrix.rows_of_kind("entity")
         strongest = rows[np.lexsort((rows, -scores[rows]))][:50]
         return {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
+
+
+class _Concurrent(Generic[T]):
+    """A call run on its own thread: :meth:`result` joins it and returns (or raises) what it did.
+
+    A new thread per call, not a pool: nothing is shared between queries or survives a fork.
+    """
+
+    def __init__(self, function: Callable[..., T], *args: Any) -> None:
+        self._outcome: tuple[bool, Any] = (False, RuntimeError("the call has not finished"))
+        self._thread = threading.Thread(target=self._run, args=(function, args), name="memory-query",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[..., T], args: tuple[Any, ...]) -> None:
+        try:
+            self._outcome = (True, function(*args))
+        except BaseException as error:  # handed to the caller by result()
+            self._outcome = (False, error)
+
+    def join(self) -> None:
+        """Wait until the call has finished."""
+        self._thread.join()
+
+    def result(self) -> T:
+        """The call's return value; re-raises its exception."""
+        self.join()
+        done, value = self._outcome
+        if not done:
+            raise value
+        return value
+
+
+@dataclass
+class _FactCandidates:
+    """The facts nearest a query (key, normalised score), their (subject, relation, object)
+    keys and entity names, and the cross-encoder's judgement when one was started."""
+
+    linked: list[tuple[int, float]]
+    facts: dict[int, tuple[int, str, int]]
+    names: dict[int, str]
+    judgement: _Concurrent[np.ndarray] | None = None
+
+    def text(self, key: int, separator: str = " ") -> str:
+        """A fact as words: "subject relation object"."""
+        subject, relation, obj = self.facts[key]
+        return separator.join((self.names[subject], relation, self.names[obj]))
+
+    def wait(self) -> None:
+        """Wait for the judgement, if one is under way."""
+        if self.judgement is not None:
+            self.judgement.join()
+
+
+def _recognised(linked: list[tuple[int, float]], logits: np.ndarray,
+                config: RetrievalConfig) -> list[tuple[int, float]]:
+    """The linked facts the cross-encoder judged relevant (recognition memory), best first."""
+    order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
+    kept = [i for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
+    if config.fact_weight == "recognition":  # the filter's confidence scales the fact's weight
+        return [(linked[i][0], linked[i][1] / (1.0 + float(np.exp(-logits[i])))) for i in kept]
+    return [linked[i] for i in kept]
 
 
 def last_trace() -> QueryTrace | None:
@@ -325,13 +388,22 @@ class _Retriever:
     # -- graph modes ----------------------------------------------------------------------------
 
     def _link(self, query: str, query_vector: np.ndarray, mode: str, config: RetrievalConfig) -> list[Seed]:
-        """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes)."""
+        """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes).
+
+        In ``hipporag`` mode the cross-encoder judges the candidate facts on a second thread
+        while this one parses and links the query's phrases: the model call releases the
+        GIL, the parse mostly holds it, so the two overlap.
+        """
         if mode == "hipporag1":
             seeds = self._link_phrases(query, config, 1.0, whole_query_fallback=True)
         else:
-            seeds = self._link_facts(query, query_vector, config)
-            if config.entity_link_weight > 0:
-                seeds += self._link_phrases(query, config, config.entity_link_weight)
+            candidates = self._fact_candidates(query, query_vector, config)
+            try:
+                phrases = (self._link_phrases(query, config, config.entity_link_weight)
+                           if config.entity_link_weight > 0 else [])
+            finally:
+                candidates.wait()
+            seeds = self._fact_seeds(candidates, config) + phrases
         if config.bank_seeds > 0 and self.view.storage.meta.get("bank_config") is not None:
             from .bank.recall import entity_links
 
@@ -342,16 +414,19 @@ class _Retriever:
                                                config.bank_seed_weight)]
         return merge_seeds(seeds)
 
-    def _link_facts(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> list[Seed]:
-        # HippoRAG 2: min-max normalise the query-fact scores over all facts, keep the top k
-        # (after the cross-encoder's recognition filter when configured).
+    def _fact_candidates(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> "_FactCandidates":
+        """The facts nearest the query, named; the cross-encoder's judgement started (when configured).
+
+        HippoRAG 2: the query-fact scores are min-max normalised over all facts in scope;
+        the best ``fact_top_k`` are linked, or the best ``fact_candidates`` go to the filter.
+        """
         ids, scores = self.derived.vectors["fact"].all_scores(query_vector)
         holding = self.scope.holding_facts
         if holding is not None:
             keep = np.isin(ids, np.fromiter(holding, np.int64, len(holding)))
             ids, scores = ids[keep], scores[keep]
         if len(ids) == 0:
-            return []
+            return _FactCandidates([], {}, {})
         normalised = _min_max(scores)
         filtered = config.fact_filter == "cross-encoder"
         depth = config.fact_candidates if filtered else config.fact_top_k
@@ -359,12 +434,21 @@ class _Retriever:
         storage = self.view.storage
         facts = storage.graph.facts_by_key(k for k, _ in linked)
         names = storage.graph.entity_names({e for s, _, o in facts.values() for e in (s, o)})
-        if filtered:
-            linked = self._recognise(query, linked, facts, names, config)
-        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]]) for k, _ in linked if k in facts]
-        return fact_seeds([(facts[k][0], facts[k][2], score,
-                            f"({names[facts[k][0]]}, {facts[k][1]}, {names[facts[k][2]]}) {score:.3f}")
-                           for k, score in linked if k in facts], self.derived.graph, config.node_specificity)
+        linked = [(key, score) for key, score in linked if key in facts]
+        candidates = _FactCandidates(linked, facts, names)
+        if filtered and linked:
+            texts = [candidates.text(key) for key, _ in linked]
+            candidates.judgement = _Concurrent(self.core.models.cross_encoder.score, query, texts)
+        return candidates
+
+    def _fact_seeds(self, candidates: "_FactCandidates", config: RetrievalConfig) -> list[Seed]:
+        """Seeds from the linked facts (those the cross-encoder judged relevant, when it judges)."""
+        linked, facts, names = candidates.linked, candidates.facts, candidates.names
+        if candidates.judgement is not None:
+            linked = _recognised(linked, candidates.judgement.result(), config)
+        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]]) for k, _ in linked]
+        return fact_seeds([(facts[k][0], facts[k][2], score, f"({candidates.text(k, ', ')}) {score:.3f}")
+                           for k, score in linked], self.derived.graph, config.node_specificity)
 
     def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:
@@ -384,18 +468,6 @@ class _Retriever:
                  if ids.shape[1] and ids[i][0] >= 0
                  and (i < len(phrases) or scores[i][0] >= config.whole_query_link_threshold)]
         return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
-
-    def _recognise(self, query: str, linked: list[tuple[int, float]], facts: dict[int, tuple[int, str, int]],
-                   names: dict[int, str], config: RetrievalConfig) -> list[tuple[int, float]]:
-        """Keep the linked facts the cross-encoder judges relevant (recognition memory)."""
-        linked = [(key, score) for key, score in linked if key in facts]
-        texts = [f"{names[facts[k][0]]} {facts[k][1]} {names[facts[k][2]]}" for k, _ in linked]
-        logits = self.core.models.cross_encoder.score(query, texts) if texts else np.zeros(0)
-        order = sorted(range(len(linked)), key=lambda i: (-logits[i], i))
-        kept = [i for i in order[:config.fact_top_k] if logits[i] >= config.fact_filter_threshold]
-        if config.fact_weight == "recognition":  # the filter's confidence scales the fact's weight
-            return [(linked[i][0], linked[i][1] / (1.0 + float(np.exp(-logits[i])))) for i in kept]
-        return [linked[i] for i in kept]
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
                config: RetrievalConfig) -> list[Hit]:

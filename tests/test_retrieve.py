@@ -198,3 +198,46 @@ def test_out_of_scope_passages_do_not_deepen_the_push(make_store, monkeypatch):
     power = store.retrieve(QUESTION, top_k=2, config=RetrievalConfig(ppr_method="power"), where=scope)
     assert [h.doc_id for h in push] == [h.doc_id for h in power]
     assert asked and max(asked) == 2 + RetrievalConfig().dense_lead < 2 + hidden
+
+
+def test_cross_encoder_runs_beside_phrase_linking_and_never_outlives_the_query(bridge_store, monkeypatch):
+    # the cross-encoder judges the linked facts on a second thread while the query's phrases
+    # are linked; its failure is the caller's, and a failure of the phrase linking still
+    # waits for it
+    import threading
+    import time
+
+    from memory import MemoryStoreError
+
+    models = bridge_store.core.models
+    reranker = models.cross_encoder
+    original_score = reranker.score
+    threads = []
+
+    def failing_score(query, texts):
+        threads.append(threading.current_thread())
+        raise MemoryStoreError("reranker down")
+
+    monkeypatch.setattr(reranker, "score", failing_score)
+    with pytest.raises(MemoryStoreError, match="reranker down"):
+        bridge_store.retrieve(QUESTION)
+    assert threads and threads[0] is not threading.current_thread()
+    monkeypatch.undo()
+
+    finished = []
+
+    def slow_score(query, texts):
+        time.sleep(0.3)
+        finished.append(query)
+        return original_score(query, texts)
+
+    def failing_phrases(query, named):
+        raise MemoryStoreError("no parser")
+
+    monkeypatch.setattr(reranker, "score", slow_score)
+    monkeypatch.setattr(models, "query_phrases", failing_phrases)
+    with pytest.raises(MemoryStoreError, match="no parser"):
+        bridge_store.retrieve(QUESTION)
+    assert finished == [QUESTION]  # joined before retrieve returned
+    monkeypatch.undo()
+    assert [h.doc_id for h in bridge_store.retrieve(QUESTION, top_k=2)] == ["alice", "lakeview"]
