@@ -349,15 +349,25 @@ class _Retriever:
             return []
         if mode == "bm25":
             return self._bm25(query, top_k)
+        graph_mode = "hipporag" if mode == "hybrid" else mode
         started = time.perf_counter()
-        query_vector = self.core.models.embedder.encode([query], "query")
+        phrases: list[str] | None = None
+        if mode == "dense":
+            query_vector = self.core.models.embedder.encode([query], "query")
+        else:  # the query is encoded on a second thread (the model call releases the GIL) while this one parses it
+            encoding = _Concurrent(self.core.models.embedder.encode, [query], "query")
+            try:
+                phrases = self._query_phrases(query, graph_mode, config)
+            finally:
+                encoding.join()
+            query_vector = encoding.result()
         self.trace.embedding = time.perf_counter() - started
         if mode == "dense":
             return self._dense(query_vector, top_k)
+        graph_hits = self._graph(query, query_vector, top_k, graph_mode, config, phrases)
         if mode == "hybrid":
-            graph_hits = self._graph(query, query_vector, top_k, "hipporag", config)
             return fuse_rankings(graph_hits, self._dense(query_vector, top_k), config.hybrid_dense_lead, top_k)
-        return self._graph(query, query_vector, top_k, mode, config)
+        return graph_hits
 
     # -- lexical and dense ----------------------------------------------------------------------
 
@@ -387,23 +397,23 @@ class _Retriever:
 
     # -- graph modes ----------------------------------------------------------------------------
 
-    def _link(self, query: str, query_vector: np.ndarray, mode: str, config: RetrievalConfig) -> list[Seed]:
-        """Entity seeds: linked facts (``hipporag``) and/or query phrases (both modes).
+    def _link(self, query: str, query_vector: np.ndarray, mode: str, config: RetrievalConfig,
+              phrases: list[str] | None) -> list[Seed]:
+        """Entity seeds: linked facts (``hipporag``) and/or the query's parsed ``phrases`` (both modes).
 
         In ``hipporag`` mode the cross-encoder judges the candidate facts on a second thread
-        while this one parses and links the query's phrases: the model call releases the
-        GIL, the parse mostly holds it, so the two overlap.
+        while this one links the query's phrases (the model calls release the GIL).
         """
         if mode == "hipporag1":
-            seeds = self._link_phrases(query, config, 1.0, whole_query_fallback=True)
+            seeds = self._link_phrases(query, phrases or [], config, 1.0, whole_query_fallback=True)
         else:
             candidates = self._fact_candidates(query, query_vector, config)
             try:
-                phrases = (self._link_phrases(query, config, config.entity_link_weight)
-                           if config.entity_link_weight > 0 else [])
+                linked = ([] if phrases is None else
+                          self._link_phrases(query, phrases, config, config.entity_link_weight))
             finally:
                 candidates.wait()
-            seeds = self._fact_seeds(candidates, config) + phrases
+            seeds = self._fact_seeds(candidates, config) + linked
         if config.bank_seeds > 0 and self.view.storage.meta.get("bank_config") is not None:
             from .bank.recall import entity_links
 
@@ -450,12 +460,17 @@ class _Retriever:
         return fact_seeds([(facts[k][0], facts[k][2], score, f"({candidates.text(k, ', ')}) {score:.3f}")
                            for k, score in linked], self.derived.graph, config.node_specificity)
 
-    def _link_phrases(self, query: str, config: RetrievalConfig, weight: float,
+    def _query_phrases(self, query: str, mode: str, config: RetrievalConfig) -> list[str] | None:
+        """The query's phrases to link (spaCy), or None when ``mode`` links none."""
+        if mode == "hipporag" and config.entity_link_weight <= 0:
+            return None
+        return self.core.models.query_phrases(query, config.query_phrases == "named")
+
+    def _link_phrases(self, query: str, phrases: list[str], config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:
         # HippoRAG 1: each named entity (or noun phrase) of the query -> its nearest entity.
         # In hipporag mode the query as a whole is linked too when an entity is as close to
         # it as a synonym would be (a query that names a node, e.g. a passage's title).
-        phrases = self.core.models.query_phrases(query, config.query_phrases == "named")
         whole = not whole_query_fallback and config.whole_query_link_threshold <= 1.0
         if not phrases and whole_query_fallback:
             phrases = [query]
@@ -470,9 +485,9 @@ class _Retriever:
         return entity_seeds(links, self.derived.graph, config.node_specificity, weight)
 
     def _graph(self, query: str, query_vector: np.ndarray, top_k: int, mode: str,
-               config: RetrievalConfig) -> list[Hit]:
+               config: RetrievalConfig, phrases: list[str] | None) -> list[Hit]:
         started = time.perf_counter()
-        seeds = self._link(query, query_vector, mode, config)
+        seeds = self._link(query, query_vector, mode, config, phrases)
         dense = self._dense_in_scope(query_vector) if mode == "hipporag" else None
         prior = self._prior(dense, config) if dense is not None else None
         self.trace.linking = time.perf_counter() - started

@@ -200,29 +200,36 @@ def test_out_of_scope_passages_do_not_deepen_the_push(make_store, monkeypatch):
     assert asked and max(asked) == 2 + RetrievalConfig().dense_lead < 2 + hidden
 
 
-def test_cross_encoder_runs_beside_phrase_linking_and_never_outlives_the_query(bridge_store, monkeypatch):
-    # the cross-encoder judges the linked facts on a second thread while the query's phrases
-    # are linked; its failure is the caller's, and a failure of the phrase linking still
-    # waits for it
+def test_model_calls_run_beside_the_query_parse_and_never_outlive_the_query(bridge_store, monkeypatch):
+    # the query is encoded on a second thread while it is parsed, and the cross-encoder
+    # judges the linked facts on one while the phrases are linked; their failures are the
+    # caller's, and a failure on the calling thread still waits for them
     import threading
     import time
 
     from memory import MemoryStoreError
 
     models = bridge_store.core.models
-    reranker = models.cross_encoder
-    original_score = reranker.score
-    threads = []
+    reranker, embedder = models.cross_encoder, models.embedder
+    original_score, original_encode = reranker.score, embedder.encode
+    threads = {}
 
-    def failing_score(query, texts):
-        threads.append(threading.current_thread())
-        raise MemoryStoreError("reranker down")
+    def failing(name):
+        def call(*args):
+            threads[name] = threading.current_thread()
+            raise MemoryStoreError(f"{name} down")
+        return call
 
-    monkeypatch.setattr(reranker, "score", failing_score)
-    with pytest.raises(MemoryStoreError, match="reranker down"):
-        bridge_store.retrieve(QUESTION)
-    assert threads and threads[0] is not threading.current_thread()
-    monkeypatch.undo()
+    def failing_query_encoder(texts, kind):
+        return failing("encoder")(texts) if kind == "query" else original_encode(texts, kind)
+
+    for name, target, replacement in [("reranker", reranker, failing("reranker")),
+                                      ("encoder", embedder, failing_query_encoder)]:
+        monkeypatch.setattr(target, "score" if name == "reranker" else "encode", replacement)
+        with pytest.raises(MemoryStoreError, match=f"{name} down"):
+            bridge_store.retrieve(QUESTION)
+        assert threads[name] is not threading.current_thread()
+        monkeypatch.undo()
 
     finished = []
 
@@ -231,12 +238,14 @@ def test_cross_encoder_runs_beside_phrase_linking_and_never_outlives_the_query(b
         finished.append(query)
         return original_score(query, texts)
 
-    def failing_phrases(query, named):
-        raise MemoryStoreError("no parser")
+    def failing_phrase_encoder(texts, kind):
+        if kind == "entity":
+            raise MemoryStoreError("phrase encoder down")
+        return original_encode(texts, kind)
 
     monkeypatch.setattr(reranker, "score", slow_score)
-    monkeypatch.setattr(models, "query_phrases", failing_phrases)
-    with pytest.raises(MemoryStoreError, match="no parser"):
+    monkeypatch.setattr(embedder, "encode", failing_phrase_encoder)
+    with pytest.raises(MemoryStoreError, match="phrase encoder down"):
         bridge_store.retrieve(QUESTION)
     assert finished == [QUESTION]  # joined before retrieve returned
     monkeypatch.undo()
