@@ -153,6 +153,19 @@ def test_generic_subjects_names_and_possessives_attach_to_what_they_mean(extract
     assert ("elena voss", "bear in", "dresden") in atlas.triples
 
 
+def test_a_noun_the_subject_is_said_to_be_passes_its_clauses_to_the_subject(extractor):
+    # "X is a journal published by Y": the journal is X, so the fact is about X
+    text = ("The Journal of Psychotherapy Integration is a peer-reviewed academic journal published by "
+            "the American Psychological Association. Green is an album which was produced by Nick Mason. "
+            "The film, directed by Jane Roe, was a success.")
+    triples = set(extractor.extract([Document(text=text, id="x")])[0].triples)
+    assert ("journal of psychotherapy integration", "publish by", "american psychological association") in triples
+    assert ("green", "produce by", "nick mason") in triples
+    assert not {t for t in triples if t[0] in ("peer reviewed academic journal", "album")} - {
+        t for t in triples if t[1] == "be"}
+    assert ("film", "direct by", "jane roe") in triples  # a noun no copula describes keeps its clauses
+
+
 def test_relations_without_a_letter_are_dropped():
     extraction = Extraction.build([], [("zed corp", "-", "oslo"), ("zed corp", "found in", "oslo")])
     assert extraction.triples == (("zed corp", "found in", "oslo"),)

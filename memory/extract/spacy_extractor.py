@@ -26,7 +26,7 @@ __all__ = ["SpacyExtractor"]
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 _SKIP_LABELS = {"CARDINAL", "ORDINAL"}
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 _OBJECT_DEPS = {"dobj", "attr", "oprd", "dative", "obj"}
@@ -274,13 +274,25 @@ def _subjects_of(verb: Any, phrases: _PhraseMap, previous_subject: str | None) -
                     found.append(phrases.named_appos(token))  # type: ignore[arg-type]
                 elif phrases.phrase(token):
                     found.append(phrases.phrase(token))
-    if not found and verb.dep_ == "relcl" and phrases.phrase(verb.head):
-        found.append(phrases.phrase(verb.head))  # "X, which is in Y" -> subject X
+    if not found and verb.dep_ in ("relcl", "acl") and phrases.phrase(verb.head):
+        # "X, which is in Y" -> subject X; "a film directed by Y" -> subject film, but
+        # "X is a film directed by Y" -> subject X (the film is X)
+        found.append(_described(verb.head, phrases, previous_subject) or phrases.phrase(verb.head))
     if not found and verb.dep_ == "conj" and verb.head.pos_ in ("VERB", "AUX"):
         return _subjects_of(verb.head, phrases, previous_subject)
-    if not found and verb.dep_ in ("acl",) and phrases.phrase(verb.head):
-        found.append(phrases.phrase(verb.head))  # "a film directed by Y" -> subject film
     return found
+
+
+def _described(noun: Any, phrases: _PhraseMap, previous_subject: str | None) -> str | None:
+    """What a copula says ``noun`` is: "X is a journal ..." -> X (None for any other noun)."""
+    if noun.dep_ != "attr" or noun.head.lemma_ != "be":
+        return None
+    for child in noun.head.children:
+        if child.dep_ == "nsubj":
+            if child.lower_ in _PRONOUNS or phrases.generic(child):
+                return previous_subject
+            return phrases.named_appos(child) or phrases.phrase(child)
+    return None
 
 
 def _prep_objects(prep: Any, phrases: _PhraseMap) -> list[str]:
