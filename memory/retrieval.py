@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("hipporag", "hipporag1", "dense", "bm25", "hybrid")
 _TRACES = threading.local()
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -79,29 +79,43 @@ class QueryTrace:
         return {matrix.nodes[r]: float(scores[r]) for r in strongest if scores[r] > 0}
 
 
-class _Concurrent(Generic[T]):
+class _Concurrent(Generic[_T]):
     """A call run on its own thread: :meth:`result` joins it and returns (or raises) what it did.
 
     A new thread per call, not a pool: nothing is shared between queries or survives a fork.
     """
 
-    def __init__(self, function: Callable[..., T], *args: Any) -> None:
+    def __init__(self, function: Callable[..., _T], *args: Any) -> None:
         self._outcome: tuple[bool, Any] = (False, RuntimeError("the call has not finished"))
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(function, args), name="memory-query",
                                         daemon=True)
         self._thread.start()
 
-    def _run(self, function: Callable[..., T], args: tuple[Any, ...]) -> None:
+    def _run(self, function: Callable[..., _T], args: tuple[Any, ...]) -> None:
         try:
             self._outcome = (True, function(*args))
         except BaseException as error:  # handed to the caller by result()
             self._outcome = (False, error)
+        finally:
+            self._done.set()
 
     def join(self) -> None:
-        """Wait until the call has finished."""
-        self._thread.join()
+        """Wait until the call has finished, even through a Ctrl-C (re-raised once it has).
 
-    def result(self) -> T:
+        Not ``Thread.join``: an interrupted join marks a running thread dead
+        (cpython#90882, seen on 3.11), so a second join would return at once.
+        """
+        interrupted: BaseException | None = None
+        while not self._done.is_set():
+            try:
+                self._done.wait()
+            except BaseException as error:  # KeyboardInterrupt: the call must not outlive the view
+                interrupted = interrupted or error
+        if interrupted is not None:
+            raise interrupted
+
+    def result(self) -> _T:
         """The call's return value; re-raises its exception."""
         self.join()
         done, value = self._outcome
@@ -354,10 +368,12 @@ class _Retriever:
         phrases: list[str] | None = None
         if mode == "dense":
             query_vector = self.core.models.embedder.encode([query], "query")
+        elif not self._links_phrases(graph_mode, config):
+            query_vector = self.core.models.embedder.encode([query], "query")
         else:  # the query is encoded on a second thread (the model call releases the GIL) while this one parses it
             encoding = _Concurrent(self.core.models.embedder.encode, [query], "query")
             try:
-                phrases = self._query_phrases(query, graph_mode, config)
+                phrases = self.core.models.query_phrases(query, config.query_phrases == "named")
             finally:
                 encoding.join()
             query_vector = encoding.result()
@@ -424,7 +440,7 @@ class _Retriever:
                                                config.bank_seed_weight)]
         return merge_seeds(seeds)
 
-    def _fact_candidates(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> "_FactCandidates":
+    def _fact_candidates(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> _FactCandidates:
         """The facts nearest the query, named; the cross-encoder's judgement started (when configured).
 
         HippoRAG 2: the query-fact scores are min-max normalised over all facts in scope;
@@ -451,7 +467,7 @@ class _Retriever:
             candidates.judgement = _Concurrent(self.core.models.cross_encoder.score, query, texts)
         return candidates
 
-    def _fact_seeds(self, candidates: "_FactCandidates", config: RetrievalConfig) -> list[Seed]:
+    def _fact_seeds(self, candidates: _FactCandidates, config: RetrievalConfig) -> list[Seed]:
         """Seeds from the linked facts (those the cross-encoder judged relevant, when it judges)."""
         linked, facts, names = candidates.linked, candidates.facts, candidates.names
         if candidates.judgement is not None:
@@ -460,11 +476,10 @@ class _Retriever:
         return fact_seeds([(facts[k][0], facts[k][2], score, f"({candidates.text(k, ', ')}) {score:.3f}")
                            for k, score in linked], self.derived.graph, config.node_specificity)
 
-    def _query_phrases(self, query: str, mode: str, config: RetrievalConfig) -> list[str] | None:
-        """The query's phrases to link (spaCy), or None when ``mode`` links none."""
-        if mode == "hipporag" and config.entity_link_weight <= 0:
-            return None
-        return self.core.models.query_phrases(query, config.query_phrases == "named")
+    @staticmethod
+    def _links_phrases(mode: str, config: RetrievalConfig) -> bool:
+        """Whether ``mode`` links the query's own phrases (``hipporag`` may weigh them 0)."""
+        return mode == "hipporag1" or config.entity_link_weight > 0
 
     def _link_phrases(self, query: str, phrases: list[str], config: RetrievalConfig, weight: float,
                       whole_query_fallback: bool = False) -> list[Seed]:

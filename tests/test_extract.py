@@ -164,6 +164,12 @@ def test_a_noun_the_subject_is_said_to_be_passes_its_clauses_to_the_subject(extr
     assert not {t for t in triples if t[0] in ("peer reviewed academic journal", "album")} - {
         t for t in triples if t[1] == "be"}
     assert ("film", "direct by", "jane roe") in triples  # a noun no copula describes keeps its clauses
+    # a name keeps its own clause, and so does the noun of a cleft
+    text = ("Tennessee's capital is Nashville, which has a population of 601,222. "
+            "It was the butler who killed Lord Smith.")
+    triples = set(extractor.extract([Document(text=text, title="Cleft", id="y")])[0].triples)
+    assert ("nashville", "have", "population") in triples
+    assert ("butler", "kill", "smith") in triples
 
 
 def test_relations_without_a_letter_are_dropped():

@@ -250,3 +250,35 @@ def test_model_calls_run_beside_the_query_parse_and_never_outlive_the_query(brid
     assert finished == [QUESTION]  # joined before retrieve returned
     monkeypatch.undo()
     assert [h.doc_id for h in bridge_store.retrieve(QUESTION, top_k=2)] == ["alice", "lakeview"]
+
+
+def test_an_interrupted_wait_still_waits_for_the_helper_thread(monkeypatch):
+    # a Ctrl-C while the query waits for a helper must not let the helper outlive the query
+    # (an interrupted Thread.join would mark the running thread dead and return)
+    import threading
+    import time
+
+    from memory.retrieval import _Concurrent
+
+    finished = threading.Event()
+
+    def slow():
+        time.sleep(0.3)
+        finished.set()
+        return 7
+
+    helper = _Concurrent(slow)
+    real_wait = helper._done.wait
+    calls = []
+
+    def interrupted_once(timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real_wait(timeout)
+
+    monkeypatch.setattr(helper._done, "wait", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        helper.join()
+    assert finished.is_set() and len(calls) >= 2  # raised only once the call was over
+    assert helper.result() == 7

@@ -287,9 +287,13 @@ def _described(noun: Any, phrases: _PhraseMap, previous_subject: str | None) -> 
     """What a copula says ``noun`` is: "X is a journal ..." -> X (None for any other noun)."""
     if noun.dep_ != "attr" or noun.head.lemma_ != "be":
         return None
+    if noun.pos_ == "PROPN" and not any(child.dep_ == "det" for child in noun.children):
+        return None  # a name is the better node for its own clause ("X's capital is Sydney, which ...")
     for child in noun.head.children:
         if child.dep_ == "nsubj":
             if child.lower_ in _PRONOUNS or phrases.generic(child):
+                if child.lower_ == "it" and any(c.dep_ == "det" and c.lower_ == "the" for c in noun.children):
+                    return None  # a cleft: "It was the butler who killed him"
                 return previous_subject
             return phrases.named_appos(child) or phrases.phrase(child)
     return None
