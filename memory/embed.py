@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
@@ -173,7 +174,10 @@ class SentenceTransformerEmbedder:
             ) from None
         self.name = f"sentence-transformers:{model}"
         self.dim = int(self._model.get_embedding_dimension())
-        tokenizer = self._model.tokenizer
+        self._tokenizer = tokenizer = self._model.tokenizer
+        # A call of the transformers tokenizer first sets its truncation and padding on the
+        # shared Rust tokenizer: two threads at once would encode with each other's settings.
+        self._tokenizing = threading.Lock()
         self._limit = min(self._model.get_max_seq_length() or 512, tokenizer.model_max_length)
         self._probe = plain_tokenizer(tokenizer.backend_tokenizer) if getattr(tokenizer, "is_fast", False) else None
 
@@ -182,10 +186,11 @@ class SentenceTransformerEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        tokenizer = self._model.tokenizer
+        tokenizer = self._tokenizer
         limit = self._limit
         texts = [window_prefix(text, self._probe, limit) for text in texts]
-        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
+        with self._tokenizing:
+            lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
         if kind == "query":  # never stored: no batch-independence needed, no padding wanted
             for i, text in enumerate(texts):
                 out[i] = self._forward([text], lengths[i])[0]
@@ -208,8 +213,9 @@ class SentenceTransformerEmbedder:
     def _forward(self, batch: list[str], padded_length: int) -> np.ndarray:
         import torch
 
-        features = self._model.tokenizer(batch, padding="max_length", truncation=True,
-                                         max_length=padded_length, return_tensors="pt")
+        with self._tokenizing:
+            features = self._tokenizer(batch, padding="max_length", truncation=True,
+                                       max_length=padded_length, return_tensors="pt")
         with torch.inference_mode():
             output = self._model(dict(features))
         return output["sentence_embedding"].float().numpy()

@@ -48,6 +48,44 @@ def test_minilm_agrees_with_plain_sentence_transformers(minilm):
     assert float(ours @ reference) > 0.99999
 
 
+def test_minilm_tokenizes_one_call_at_a_time(minilm, monkeypatch):
+    # the transformers tokenizer sets truncation and padding on a shared Rust tokenizer at
+    # every call: two threads tokenizing at once would encode with each other's settings
+    import threading
+    import time
+
+    real = minilm._tokenizer
+    inside, deepest, guard = [0], [0], threading.Lock()
+
+    class Watched:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __call__(self, *args, **kwargs):
+            with guard:
+                inside[0] += 1
+                deepest[0] = max(deepest[0], inside[0])
+            time.sleep(0.05)
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with guard:
+                    inside[0] -= 1
+
+    texts = ["Lakeview is a small town in Norland.", "Who founded the Harrow school?"]
+    expected = [minilm.encode([t], kind) for t, kind in zip(texts, ("passage", "query"))]
+    monkeypatch.setattr(minilm, "_tokenizer", Watched())
+    results = {}
+    threads = [threading.Thread(target=lambda i=i, kind=kind: results.__setitem__(i, minilm.encode([texts[i]], kind)))
+               for i, kind in enumerate(("passage", "query"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert deepest[0] == 1
+    assert all((results[i] == expected[i]).all() for i in range(2))
+
+
 def test_store_with_minilm_round_trip(tmp_path, minilm, extractor):
     config = StoreConfig(embedding=EmbeddingConfig(model=MINILM))
     with MemoryStore(tmp_path / "s", config, embedder=minilm, extractor=extractor) as store:
