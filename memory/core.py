@@ -251,6 +251,10 @@ class StoreCore:
                 storage.meta.record_changes(generation, report.changes())
                 storage.meta.trim_log(LOG_GENERATIONS)
                 storage.meta.audit(utc_now(), generation, action, target_hash, report.counts())
+                if report.removed_anything:
+                    # before the commit: a process killed right after it must not leave the
+                    # removed rows' vectors in an older snapshot on disk
+                    self._drop_older_snapshot(generation)
                 if storage.meta.get("bank_config") is not None:
                     from .bank.state import record_write
 

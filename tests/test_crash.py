@@ -80,3 +80,35 @@ def test_killed_forgets_leave_the_store_before_or_after(tmp_path, embedder, extr
         outcomes["before" if state == before else "after"] += 1
         shutil.rmtree(victim)
     assert outcomes["before"] >= 1  # the kill at 0 s lands before the commit
+
+
+_FORGET_THEN_DIE = """
+import os, sys
+import memory.core
+from memory import MemoryStore
+memory.core.StoreCore._after_write = lambda *args: os._exit(9)  # killed right after the commit
+store = MemoryStore(sys.argv[1])
+store.forget(ids=["d1", "d2"])
+"""
+
+
+def test_a_forget_killed_right_after_its_commit_leaves_no_snapshot_of_the_removed_rows(
+        tmp_path, embedder, extractor):
+    from memory.snapshot import read_snapshot, snapshot_generation
+
+    path = tmp_path / "store"
+    with MemoryStore(path, embedder=embedder, extractor=extractor) as store:
+        store.ingest([{"id": f"d{i}", "title": f"Town {i}", "text": f"Town {i} lies in Region {i}."}
+                      for i in range(4)])
+    before = snapshot_generation(path / "cache")
+    assert before is not None  # closing wrote one
+    proc = subprocess.run([sys.executable, "-c", _FORGET_THEN_DIE, str(path)], cwd=REPO,
+                          stderr=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 9
+    after = snapshot_generation(path / "cache")  # read from disk, before anything reopens the store
+    assert after is None or after > before
+    snapshot = read_snapshot(path / "cache", ("document",))
+    assert snapshot is None or len(snapshot.arrays["document"][0]) == 2
+    with MemoryStore(path) as store:
+        assert len(store) == 2 and store.get("d0").text == "Town 0 lies in Region 0."
+        assert check_store(store) == []
