@@ -249,6 +249,24 @@ def test_model_calls_run_beside_the_query_parse_and_never_outlive_the_query(brid
         bridge_store.retrieve(QUESTION)
     assert finished == [QUESTION]  # joined before retrieve returned
     monkeypatch.undo()
+
+    encoded = []
+
+    def slow_query_encoder(texts, kind):
+        if kind == "query":
+            time.sleep(0.3)
+            encoded.append(texts[0])
+        return original_encode(texts, kind)
+
+    def failing_parse(query, named):
+        raise MemoryStoreError("no parser")
+
+    monkeypatch.setattr(embedder, "encode", slow_query_encoder)
+    monkeypatch.setattr(models, "query_phrases", failing_parse)
+    with pytest.raises(MemoryStoreError, match="no parser"):
+        bridge_store.retrieve(QUESTION)
+    assert encoded == [QUESTION]  # the query's encoding was waited for too
+    monkeypatch.undo()
     assert [h.doc_id for h in bridge_store.retrieve(QUESTION, top_k=2)] == ["alice", "lakeview"]
 
 
