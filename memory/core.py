@@ -289,18 +289,16 @@ class StoreCore:
         return encode
 
     def _after_write(self, report: WriteReport, bank_nodes: set[str]) -> None:
-        """Catch up, keep removed vectors off the disk, retrain the bank's changed blocks.
+        """Catch up, write the vector snapshot, retrain the bank's changed blocks.
 
-        After a write that removed rows, an older vector snapshot is deleted (cheap; a
-        later close or catch-up writes a fresh one); otherwise a snapshot is written once
+        A write that removed rows already deleted any older snapshot before it committed
+        (a later close or catch-up writes a fresh one); otherwise a snapshot is written once
         enough keys changed since the last one.
         """
         with self.view() as view:
             derived = view.derived
-        if report.removed_anything:
-            self._drop_older_snapshot(derived.generation)
-        elif self._keys_since_snapshot >= max(SNAPSHOT_EVERY_KEYS,
-                                              sum(len(index) for index in derived.vectors.values()) // 10):
+        due = max(SNAPSHOT_EVERY_KEYS, sum(len(index) for index in derived.vectors.values()) // 10)
+        if not report.removed_anything and self._keys_since_snapshot >= due:
             self._persist(derived)
         if bank_nodes:
             from .bank.state import retrain_stale

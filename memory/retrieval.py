@@ -134,10 +134,14 @@ class _FactCandidates:
     names: dict[int, str]
     judgement: _Concurrent[np.ndarray] | None = None
 
+    def named(self, key: int) -> tuple[str, str, str]:
+        """A fact as (subject name, relation, object name)."""
+        subject, relation, obj = self.facts[key]
+        return self.names[subject], relation, self.names[obj]
+
     def text(self, key: int, separator: str = " ") -> str:
         """A fact as words: "subject relation object"."""
-        subject, relation, obj = self.facts[key]
-        return separator.join((self.names[subject], relation, self.names[obj]))
+        return separator.join(self.named(key))
 
     def wait(self) -> None:
         """Wait for the judgement, if one is under way."""
@@ -366,9 +370,7 @@ class _Retriever:
         graph_mode = "hipporag" if mode == "hybrid" else mode
         started = time.perf_counter()
         phrases: list[str] | None = None
-        if mode == "dense":
-            query_vector = self.core.models.embedder.encode([query], "query")
-        elif not self._links_phrases(graph_mode, config):
+        if mode == "dense" or not self._links_phrases(graph_mode, config):
             query_vector = self.core.models.embedder.encode([query], "query")
         else:  # the query is encoded on a second thread (the model call releases the GIL) while this one parses it
             encoding = _Concurrent(self.core.models.embedder.encode, [query], "query")
@@ -469,10 +471,10 @@ class _Retriever:
 
     def _fact_seeds(self, candidates: _FactCandidates, config: RetrievalConfig) -> list[Seed]:
         """Seeds from the linked facts (those the cross-encoder judged relevant, when it judges)."""
-        linked, facts, names = candidates.linked, candidates.facts, candidates.names
+        linked, facts = candidates.linked, candidates.facts
         if candidates.judgement is not None:
             linked = _recognised(linked, candidates.judgement.result(), config)
-        self.trace.facts = [(names[facts[k][0]], facts[k][1], names[facts[k][2]]) for k, _ in linked]
+        self.trace.facts = [candidates.named(k) for k, _ in linked]
         return fact_seeds([(facts[k][0], facts[k][2], score, f"({candidates.text(k, ', ')}) {score:.3f}")
                            for k, score in linked], self.derived.graph, config.node_specificity)
 
